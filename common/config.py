@@ -1,0 +1,108 @@
+"""Configuration, read once from the environment into one typed object.
+
+Nothing here runs at import time; ``Settings.from_env()`` is called by the entry points. Every problem
+becomes one ``ConfigError`` line, which the CLI prints before exiting with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from common.errors import ConfigError
+
+DEFAULT_WORKSPACE_ID = "c8e2bd7a-abe8-4ae2-9d77-720fabab07e4"
+SERVICE_MODES = ("web", "worker", "all")
+T = TypeVar("T", int, float)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """Where ``make run`` keeps its embedded database: ``.data/`` in the checkout."""
+    return Path(os.environ.get("REPORTGEN_DATA_DIR") or PROJECT_ROOT / ".data")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    service_mode: str = "all"
+    default_workspace_id: str = DEFAULT_WORKSPACE_ID
+    host: str = "127.0.0.1"
+    port: int = 8000
+    poll_interval_seconds: float = 5.0
+    worker_concurrency: int = 4
+    job_lease_seconds: float = 30.0
+    shutdown_grace_seconds: float = 8.0
+    log_format: str = "text"
+    log_level: str = "INFO"
+    max_payload_bytes: int = 64 * 1024
+    handler_modules: tuple[str, ...] = ()
+    job_retention_days: float = 14.0
+    worker_id: str | None = None
+    data_dir: Path = field(default_factory=default_data_dir)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        url = env.get("DATABASE_URL") or None
+        if url is not None:
+            _check_url(url)
+        mode = env.get("SERVICE_MODE", "all").strip().lower()
+        if mode not in SERVICE_MODES:
+            raise ConfigError(f"SERVICE_MODE must be one of web, worker, all (got {mode!r})")
+        workspace = env.get("DEFAULT_WORKSPACE_ID", DEFAULT_WORKSPACE_ID).strip()
+        try:
+            workspace = str(uuid.UUID(workspace))
+        except ValueError:
+            raise ConfigError(f"DEFAULT_WORKSPACE_ID must be a UUID (got {workspace!r})") from None
+        log_format = env.get("LOG_FORMAT", "text").strip().lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"LOG_FORMAT must be text or json (got {log_format!r})")
+        modules = tuple(m.strip() for m in env.get("REPORTGEN_HANDLER_MODULES", "").split(",") if m.strip())
+        return cls(
+            database_url=url,
+            service_mode=mode,
+            default_workspace_id=workspace,
+            host=env.get("HOST", "127.0.0.1" if "K_SERVICE" not in env else "0.0.0.0"),
+            port=_number(env, "PORT", 8000, int, 1, 65535),
+            poll_interval_seconds=_number(env, "POLL_INTERVAL_SECONDS", 5.0, float, 0.05, 3600),
+            worker_concurrency=_number(env, "WORKER_CONCURRENCY", 4, int, 1, 1000),
+            job_lease_seconds=_number(env, "JOB_LEASE_SECONDS", 30.0, float, 0.5, 86400),
+            shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", 8.0, float, 0, 3600),
+            log_format=log_format,
+            log_level=env.get("LOG_LEVEL", "INFO").strip().upper(),
+            max_payload_bytes=_number(env, "MAX_PAYLOAD_BYTES", 64 * 1024, int, 2, 8 * 1024 * 1024),
+            handler_modules=modules,
+            job_retention_days=_number(env, "JOB_RETENTION_DAYS", 14.0, float, 0.0, 36500),
+            worker_id=env.get("WORKER_ID") or None,
+            data_dir=Path(env["REPORTGEN_DATA_DIR"]) if env.get("REPORTGEN_DATA_DIR") else default_data_dir(),
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: T, kind: type[T],
+                             low: float, high: float) -> T:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a {kind.__name__} (got {raw!r})") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g} (got {raw!r})")
+    return value
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or parts.path):
+        raise ConfigError("DATABASE_URL must look like postgresql://user:password@host:5432/dbname")
+    try:
+        parts.port  # noqa: B018 - raises on a non-numeric port
+    except ValueError:
+        raise ConfigError("DATABASE_URL has a port that is not a number") from None
