@@ -1,0 +1,128 @@
+"""Downloads of a finished report: PDF, standalone HTML, Markdown, CSV of its tables.
+
+The PDF uses xhtml2pdf (pure pip, no system libraries). It cannot draw inline ``<svg>``, so each
+chart becomes an ``<img>`` with an SVG data URI; fonts are the DejaVu TTFs shipped in ``fonts/``
+(licence beside them) so every glyph (€, Ł, accents) prints. The HTML given here is the render's
+sanitised HTML, whose only ``<svg>`` elements are our charts; the converter is allowed to load our
+fonts and data URIs and nothing else, so a report cannot make the worker fetch a URL.
+
+CSV: one table → one ``.csv``; several → a ``.zip`` with ``table-1.csv``, ``table-2.csv``, …;
+none → a ``.csv`` with no rows. Cells are the text the reader sees (numbers as formatted).
+These functions are CPU-bound and synchronous: from asyncio, call them via ``asyncio.to_thread``.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+from common.reports.render import RenderResult
+
+_HERE = Path(__file__).resolve().parent
+FONT_REGULAR = _HERE / "fonts" / "DejaVuSans.ttf"
+FONT_BOLD = _HERE / "fonts" / "DejaVuSans-Bold.ttf"
+_SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
+FORMATS = ("html", "pdf", "md", "csv")
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """A download: bytes, its media type and a file name built from the report title."""
+
+    data: bytes
+    media_type: str
+    filename: str
+
+
+def export_report(result: RenderResult, fmt: str, title: str = "report") -> ExportFile:
+    """The download of ``result`` in ``fmt`` (one of ``FORMATS``); ValueError for others."""
+    stem = _slug(title)
+    if fmt == "pdf":
+        return ExportFile(html_to_pdf(result.html, title), "application/pdf", f"{stem}.pdf")
+    if fmt == "html":
+        return ExportFile(standalone_html(result.html, title).encode(), "text/html; charset=utf-8",
+                          f"{stem}.html")
+    if fmt == "md":
+        return ExportFile(result.markdown.encode(), "text/markdown; charset=utf-8", f"{stem}.md")
+    if fmt == "csv":
+        return tables_to_csv(result, stem)
+    raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+
+
+def stylesheet() -> str:
+    """The report stylesheet (also useful to the web page that shows a report inline)."""
+    return (_HERE / "report.css").read_text(encoding="utf-8")
+
+
+def standalone_html(html: str, title: str) -> str:
+    """A complete HTML document with the stylesheet inlined, for the HTML download."""
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+            f"<style>{stylesheet()}</style></head><body>{html}</body></html>")
+
+
+def html_to_pdf(html: str, title: str) -> bytes:
+    """Render the report HTML to PDF bytes; raises RuntimeError if xhtml2pdf reports errors."""
+    from xhtml2pdf import pisa  # heavy import (reportlab); only the export path pays for it
+
+    fonts = (f'@font-face {{ font-family: "DejaVu Sans"; src: url("{FONT_REGULAR.as_uri()}"); }}\n'
+             f'@font-face {{ font-family: "DejaVu Sans"; font-weight: bold; '
+             f'src: url("{FONT_BOLD.as_uri()}"); }}')
+    document = (f'<html><head><meta charset="utf-8"><title>{escape(title)}</title>'
+                f"<style>{fonts}\n{stylesheet()}</style></head><body>"
+                f'<div id="page-footer">{escape(title)} · page <pdf:pagenumber/> of <pdf:pagecount/></div>'
+                f"{_svg_to_img(html)}</body></html>")
+    out = io.BytesIO()
+    status = pisa.CreatePDF(document, dest=out, encoding="utf-8", link_callback=_link_callback)
+    if status.err:
+        raise RuntimeError(f"PDF conversion failed with {status.err} error(s)")
+    return out.getvalue()
+
+
+def _svg_to_img(html: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        data = base64.b64encode(match.group(0).encode()).decode()
+        return f'<img src="data:image/svg+xml;base64,{data}" width="600" height="300" alt="chart">'
+
+    return _SVG.sub(replace, html)
+
+
+def _link_callback(uri: str, rel: str) -> str:
+    """Resolve only our fonts and data URIs; anything else resolves to nothing (no fetch)."""
+    if uri.startswith("data:"):
+        return uri
+    for font in (FONT_REGULAR, FONT_BOLD):
+        if uri in (font.as_uri(), str(font)):
+            return str(font)
+    return ""
+
+
+def tables_to_csv(result: RenderResult, stem: str = "report") -> ExportFile:
+    """The report's tables as CSV (one table) or a zip of CSVs (several); see the module docstring."""
+    files = [_csv_bytes(t.columns, t.rows) for t in result.tables] or [_csv_bytes([], [])]
+    if len(files) == 1:
+        return ExportFile(files[0], "text/csv; charset=utf-8", f"{stem}.csv")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for number, data in enumerate(files, start=1):
+            archive.writestr(f"table-{number}.csv", data)
+    return ExportFile(buffer.getvalue(), "application/zip", f"{stem}-tables.zip")
+
+
+def _csv_bytes(columns: list[str], rows: list[list[str]]) -> bytes:
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    if columns:
+        writer.writerow(columns)
+    writer.writerows(rows)
+    return text.getvalue().encode("utf-8-sig")  # the BOM makes spreadsheet apps read UTF-8
+
+
+def _slug(title: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", title).strip("-").lower()
+    return slug[:60] or "report"
