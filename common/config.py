@@ -10,8 +10,8 @@ import os
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from common.errors import ConfigError
@@ -43,6 +43,7 @@ class Settings:
     max_payload_bytes: int = 64 * 1024
     handler_modules: tuple[str, ...] = ()
     job_retention_days: float = 14.0
+    retry_backoff_seconds: float = 2.0
     worker_id: str | None = None
     data_dir: Path = field(default_factory=default_data_dir)
 
@@ -79,6 +80,7 @@ class Settings:
             max_payload_bytes=_number(env, "MAX_PAYLOAD_BYTES", 64 * 1024, int, 2, 8 * 1024 * 1024),
             handler_modules=modules,
             job_retention_days=_number(env, "JOB_RETENTION_DAYS", 14.0, float, 0.0, 36500),
+            retry_backoff_seconds=_number(env, "RETRY_BACKOFF_SECONDS", 2.0, float, 0.0, 3600),
             worker_id=env.get("WORKER_ID") or None,
             data_dir=Path(env["REPORTGEN_DATA_DIR"]) if env.get("REPORTGEN_DATA_DIR") else default_data_dir(),
         )

@@ -108,7 +108,7 @@ class EmbeddedPostgres:
         self.process = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             user=account.pw_uid if account else None, group=account.pw_gid if account else None,
-            preexec_fn=_set_parent_death_signal,  # noqa: PLW1509 - needed for the death signal
+            preexec_fn=_set_parent_death_signal,
         )
         log.close()
         self._wait_ready(timeout)

@@ -1,0 +1,119 @@
+"""Schema migrations: idempotent, recorded, and serialised by an advisory lock.
+
+``sql/schema.sql`` and ``sql/triggers.sql`` build a fresh database; ``sql/migrations/NNNN_name.sql``
+upgrade an existing one (a test builds one database each way and compares them). Every file is recorded
+in ``schema_migrations`` with its checksum. A web and a worker starting at the same moment both call
+``migrate()``: the advisory lock makes the second wait, then find nothing left to do.
+
+Run it with ``python -m common.migrate`` or ``reportgen migrate``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from common import db
+from common.config import Settings
+from common.errors import ConfigError, ReportGenError
+from common.sql import query, sql_dir
+
+log = logging.getLogger(__name__)
+
+# An arbitrary constant naming "the schema migration" among advisory locks.
+MIGRATION_LOCK_ID = 7_262_032_017
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    path: Path
+    reapply_on_change: bool = False  # triggers.sql is CREATE OR REPLACE throughout
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text()
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def baseline() -> list[Migration]:
+    return [Migration("0000_schema", sql_dir() / "schema.sql"),
+            Migration("0000_triggers", sql_dir() / "triggers.sql", reapply_on_change=True)]
+
+
+def upgrades() -> list[Migration]:
+    return [Migration(p.stem, p) for p in sorted((sql_dir() / "migrations").glob("[0-9][0-9][0-9][0-9]_*.sql"))]
+
+
+def expected_versions() -> set[str]:
+    return {m.version for m in baseline() + upgrades()}
+
+
+def migrate(url: str, default_workspace_id: str | None = None) -> list[str]:
+    """Bring the database at ``url`` to the current schema; returns the versions applied now."""
+    with db.connect(url, autocommit=False, application_name="report-generator-migrate") as conn, \
+            db.translate_errors():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
+        conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+                            version text PRIMARY KEY, checksum text NOT NULL,
+                            applied_at timestamptz NOT NULL DEFAULT now())""")
+        done = {r["version"]: r["checksum"] for r in conn.execute("SELECT version, checksum FROM schema_migrations")}
+        fresh = "0000_schema" not in done
+        applied: list[str] = []
+        for migration in baseline() + upgrades():
+            recorded = done.get(migration.version)
+            if recorded == migration.checksum:
+                continue
+            if recorded is not None and not migration.reapply_on_change:
+                log.warning("migration %s changed after it was applied; not applying it again", migration.version)
+                continue
+            if fresh and migration in upgrades():
+                pass  # a fresh database gets the baseline, which already includes every upgrade
+            else:
+                conn.execute(migration.sql)  # type: ignore[call-overload]
+            conn.execute("""INSERT INTO schema_migrations (version, checksum) VALUES (%s, %s)
+                            ON CONFLICT (version) DO UPDATE SET checksum = excluded.checksum, applied_at = now()""",
+                         (migration.version, migration.checksum))
+            applied.append(migration.version)
+        if default_workspace_id:
+            conn.execute(query("workspace_ensure"), {"id": default_workspace_id, "name": "Default workspace"})
+        conn.commit()
+    for version in applied:
+        log.info("applied migration %s", version)
+    return applied
+
+
+def schema_is_current(conn: psycopg.Connection) -> bool:
+    try:
+        rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
+    except psycopg.errors.UndefinedTable:
+        return False
+    return expected_versions() <= {r["version"] if isinstance(r, dict) else r[0] for r in rows}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from common.logs import configure_logging
+    from common.runtime import resolve_database_url
+
+    try:
+        settings = Settings.from_env()
+        configure_logging(settings)
+        url = resolve_database_url(settings)
+        applied = migrate(url, settings.default_workspace_id)
+    except ReportGenError as exc:
+        print(f"reportgen migrate: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    print(f"schema current ({len(applied)} migration(s) applied)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Start-up concerns both services share: finding the database, migrating it, and signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Callable
+
+from common.config import Settings
+from common.embedded_pg import running_url
+from common.errors import ConfigError, DatabaseUnavailable
+from common.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """``DATABASE_URL`` when set; else the embedded server that ``make run`` started in this checkout."""
+    if settings.database_url:
+        return settings.database_url
+    url = running_url(settings.data_dir)
+    if url is None:
+        raise ConfigError(
+            "DATABASE_URL is not set and no embedded database is running in this checkout "
+            "(start one with 'make run', or set DATABASE_URL=postgresql://…)"
+        )
+    return url
+
+
+def is_transaction_pooler(url: str) -> bool:
+    """Supabase's transaction-mode pooler (port 6543) or PgBouncer in transaction mode drops LISTEN."""
+    from urllib.parse import parse_qs, urlsplit
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    mode = parse_qs(parts.query).get("pool_mode", [""])[0]
+    return port == 6543 or mode == "transaction"
+
+
+async def migrate_when_reachable(url: str, workspace_id: str, stop: asyncio.Event) -> bool:
+    """Apply migrations, waiting (with capped backoff) for a database that is not up yet.
+
+    Returns False when asked to stop before the database answered.
+    """
+    failures = 0
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(migrate, url, workspace_id)
+            return True
+        except DatabaseUnavailable as exc:
+            failures += 1
+            delay = min(5.0, 0.2 * 2 ** min(failures, 5))
+            log.warning("database not reachable yet (%s); retrying in %.1f s", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+    return False
+
+
+def install_stop_signals(on_first: Callable[[], None]) -> None:
+    """SIGTERM/SIGINT: the first asks for a graceful stop, a second exits at once (leases cover it)."""
+    loop = asyncio.get_running_loop()
+    received = 0
+
+    def handle(signum: int) -> None:
+        nonlocal received
+        received += 1
+        if received == 1:
+            log.info("received %s: shutting down gracefully", signal.Signals(signum).name)
+            on_first()
+        else:
+            log.warning("second signal: exiting now")
+            os._exit(1)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, handle, sig)

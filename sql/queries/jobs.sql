@@ -1,0 +1,197 @@
+-- Named queries on the jobs table, loaded once by common/sql.py and referred to by name.
+-- Every write after a claim is fenced on (id, locked_by, attempts, status = 'IN_PROGRESS'):
+-- zero rows means the attempt no longer owns the job, and the caller raises LeaseLost.
+
+-- job_insert --
+-- Enqueue one job. With a dedup_key already used in the workspace, inserts nothing (see job_get_by_dedup_key).
+INSERT INTO jobs (workspace_id, type, payload, max_attempts, run_at, priority, timeout_seconds, dedup_key)
+VALUES (%(workspace_id)s, %(type)s, %(payload)s, %(max_attempts)s, coalesce(%(run_at)s, now()),
+        %(priority)s, %(timeout_seconds)s, %(dedup_key)s)
+ON CONFLICT (workspace_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+RETURNING *;
+
+-- job_insert_many --
+-- Enqueue a batch in one statement (one NOTIFY for the whole batch).
+INSERT INTO jobs (workspace_id, type, payload)
+SELECT %(workspace_id)s, %(type)s, p FROM jsonb_array_elements(%(payloads)s) AS p
+RETURNING id;
+
+-- job_get_by_dedup_key --
+SELECT * FROM jobs WHERE workspace_id = %(workspace_id)s AND dedup_key = %(dedup_key)s;
+
+-- job_get --
+SELECT * FROM jobs WHERE id = %(id)s AND workspace_id = %(workspace_id)s;
+
+-- job_list --
+-- Newest first, keyset-paginated on (created_at, id); NULL filters mean "any".
+SELECT * FROM jobs
+WHERE workspace_id = %(workspace_id)s
+  AND (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(type)s::text IS NULL OR type = %(type)s)
+  AND (%(before_created_at)s::timestamptz IS NULL
+       OR (created_at, id) < (%(before_created_at)s, %(before_id)s::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- job_claim --
+-- Claim up to %(limit)s due jobs for one worker, highest priority then oldest run_at first.
+-- SKIP LOCKED lets any number of workers claim at once without waiting on or taking each other's rows.
+WITH next AS (
+    SELECT id FROM jobs
+    WHERE status = 'QUEUED' AND run_at <= now()
+    ORDER BY priority DESC, run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j
+SET status = 'IN_PROGRESS', attempts = j.attempts + 1, locked_by = %(worker_id)s,
+    lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
+    started_at = now(), completed_at = NULL, cancel_requested_at = NULL
+FROM next
+WHERE j.id = next.id
+RETURNING j.id, j.workspace_id, j.type, j.payload, j.attempts, j.max_attempts, j.timeout_seconds,
+          j.created_at, j.run_at, j.started_at;
+
+-- job_complete_many_if_leased --
+-- Record the results of finished attempts in one statement; returns the ids that were still owned.
+UPDATE jobs AS j
+SET status = 'COMPLETED', result = d.result, error = NULL, completed_at = now(),
+    locked_by = NULL, lease_expires_at = NULL
+FROM jsonb_to_recordset(%(done)s) AS d(id uuid, attempts integer, result jsonb)
+WHERE j.id = d.id AND j.attempts = d.attempts AND j.locked_by = %(worker_id)s AND j.status = 'IN_PROGRESS'
+RETURNING j.id;
+
+-- job_fail_if_leased --
+-- A failed attempt: back to QUEUED at %(retry_at_seconds)s from now while attempts remain, else FAILED.
+UPDATE jobs
+SET status = CASE WHEN attempts < max_attempts AND NOT %(final)s THEN 'QUEUED' ELSE 'FAILED' END,
+    run_at = CASE WHEN attempts < max_attempts AND NOT %(final)s
+                  THEN now() + make_interval(secs => %(retry_at_seconds)s) ELSE run_at END,
+    completed_at = CASE WHEN attempts < max_attempts AND NOT %(final)s THEN NULL ELSE now() END,
+    error = %(error)s, locked_by = NULL, lease_expires_at = NULL
+WHERE id = %(id)s AND attempts = %(attempts)s AND locked_by = %(worker_id)s AND status = 'IN_PROGRESS'
+RETURNING status, run_at;
+
+-- job_cancel_if_leased --
+-- The owner confirms a cancellation that was requested while the job ran.
+UPDATE jobs
+SET status = 'CANCELLED', completed_at = now(), error = %(error)s, locked_by = NULL, lease_expires_at = NULL
+WHERE id = %(id)s AND attempts = %(attempts)s AND locked_by = %(worker_id)s AND status = 'IN_PROGRESS'
+RETURNING id;
+
+-- job_extend_leases --
+-- Heartbeat: extend the leases this worker still holds; reports which of them were asked to cancel.
+UPDATE jobs AS j
+SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+FROM jsonb_to_recordset(%(held)s) AS h(id uuid, attempts integer)
+WHERE j.id = h.id AND j.attempts = h.attempts AND j.locked_by = %(worker_id)s AND j.status = 'IN_PROGRESS'
+RETURNING j.id, j.cancel_requested_at IS NOT NULL AS cancel_requested;
+
+-- job_give_back_if_leased --
+-- Graceful shutdown: return unfinished attempts to the queue, not counted as attempts.
+UPDATE jobs AS j
+SET status = 'QUEUED', attempts = j.attempts - 1, run_at = now(), started_at = NULL,
+    locked_by = NULL, lease_expires_at = NULL
+FROM jsonb_to_recordset(%(held)s) AS h(id uuid, attempts integer)
+WHERE j.id = h.id AND j.attempts = h.attempts AND j.locked_by = %(worker_id)s AND j.status = 'IN_PROGRESS'
+RETURNING j.id;
+
+-- job_rescue_expired --
+-- Any worker: jobs whose lease ran out (their worker died or hung) go back to QUEUED, or FAILED when
+-- no attempt is left. SKIP LOCKED so that concurrent rescuers split the work instead of waiting.
+WITH expired AS (
+    SELECT id FROM jobs
+    WHERE status = 'IN_PROGRESS' AND lease_expires_at < now()
+    ORDER BY lease_expires_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobs AS j
+SET status = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'CANCELLED'
+                  WHEN j.attempts < j.max_attempts THEN 'QUEUED' ELSE 'FAILED' END,
+    completed_at = CASE WHEN j.cancel_requested_at IS NULL AND j.attempts < j.max_attempts
+                        THEN NULL ELSE now() END,
+    run_at = now(), error = 'lease expired', locked_by = NULL, lease_expires_at = NULL
+FROM expired
+WHERE j.id = expired.id
+RETURNING j.id, j.status, j.locked_by;
+
+-- job_cancel --
+-- QUEUED jobs are cancelled at once; IN_PROGRESS jobs are flagged and their worker ends them.
+UPDATE jobs
+SET status = CASE WHEN status = 'QUEUED' THEN 'CANCELLED' ELSE status END,
+    completed_at = CASE WHEN status = 'QUEUED' THEN now() ELSE completed_at END,
+    cancel_requested_at = CASE WHEN status = 'IN_PROGRESS' THEN now() ELSE cancel_requested_at END
+WHERE id = %(id)s AND workspace_id = %(workspace_id)s AND status IN ('QUEUED', 'IN_PROGRESS')
+RETURNING *;
+
+-- job_retry --
+-- A FAILED or CANCELLED job goes back to the queue; when its attempts are used up it gets one more.
+UPDATE jobs
+SET status = 'QUEUED', run_at = now(), completed_at = NULL, cancel_requested_at = NULL,
+    max_attempts = greatest(max_attempts, least(attempts + 1, 100))
+WHERE id = %(id)s AND workspace_id = %(workspace_id)s AND status IN ('FAILED', 'CANCELLED')
+RETURNING *;
+
+-- job_seconds_until_next_due --
+-- How long until the next delayed or backed-off job comes due (the worker sleeps until then, at most a
+-- poll interval). Computed by the server so that worker clocks do not matter.
+SELECT extract(epoch FROM min(run_at) - now())::float8 AS seconds FROM jobs WHERE status = 'QUEUED';
+
+-- job_prune_finished --
+-- Housekeeping: delete a small batch of finished jobs older than the retention period.
+DELETE FROM jobs WHERE id IN (
+    SELECT id FROM jobs
+    WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')
+      AND completed_at < now() - make_interval(secs => %(retention_seconds)s)
+    ORDER BY completed_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+);
+
+-- job_count_active --
+-- Exact counts of the states the partial indexes cover (cheap at any table size).
+SELECT status, type, count(*) AS n,
+       extract(epoch FROM now() - min(run_at) FILTER (WHERE status = 'QUEUED' AND run_at <= now()))
+           AS oldest_age_seconds
+FROM jobs WHERE status IN ('QUEUED', 'IN_PROGRESS')
+GROUP BY status, type;
+
+-- job_table_size_estimate --
+-- The planner's row estimate of the jobs table (kept current by autovacuum/analyze); free to read.
+SELECT greatest(reltuples, 0)::float8 AS rows FROM pg_class WHERE oid = 'jobs'::regclass;
+
+-- job_count_finished --
+-- Finished jobs per status and type, exact (used while the table is small).
+SELECT status, type, count(*) AS n FROM jobs
+WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')
+GROUP BY status, type;
+
+-- job_count_finished_sampled --
+-- Finished jobs per status and type for /metrics, estimated from a block sample of %(percent)s %% of
+-- the table (an exact count would read millions of rows at every scrape).
+SELECT status, type, round(count(*) * 100.0 / %(percent)s) AS n
+FROM jobs TABLESAMPLE SYSTEM (%(percent)s)
+WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')
+GROUP BY status, type;
+
+-- job_recent_latency --
+-- For the web's /metrics: wait and duration percentiles of the jobs finished in the last few minutes.
+SELECT type,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - greatest(created_at, run_at)))
+           AS wait_p50,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - greatest(created_at, run_at)))
+           AS wait_p99,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - started_at)) AS duration_p50,
+       percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - started_at)) AS duration_p99,
+       count(*) AS n
+FROM jobs
+WHERE status IN ('COMPLETED', 'FAILED') AND completed_at > now() - make_interval(secs => %(window_seconds)s)
+  AND started_at IS NOT NULL
+GROUP BY type;
+
+-- workspace_ensure --
+INSERT INTO workspaces (id, name) VALUES (%(id)s, %(name)s) ON CONFLICT (id) DO NOTHING;
+
+-- workspace_exists --
+SELECT 1 FROM workspaces WHERE id = %(id)s;

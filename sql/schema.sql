@@ -1,0 +1,130 @@
+-- report-generator schema: the truth for a fresh database.
+-- Applied by common/migrate.py under an advisory lock; every statement is idempotent so that a re-run,
+-- or a second process racing the first, changes nothing. The jobs table is the only channel between the
+-- web and the worker services.
+
+CREATE TABLE IF NOT EXISTS workspaces (
+    id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    name        text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS templates (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    name          text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    description   text NOT NULL DEFAULT '',
+    current_version integer NOT NULL DEFAULT 1,
+    archived_at   timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS templates_workspace_idx ON templates (workspace_id, updated_at DESC);
+
+-- Editing a template makes a new version; a run keeps the version it used.
+CREATE TABLE IF NOT EXISTS template_versions (
+    template_id  uuid NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+    version      integer NOT NULL CHECK (version >= 1),
+    body         text NOT NULL,
+    parameters   jsonb NOT NULL DEFAULT '[]'::jsonb,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (template_id, version)
+);
+
+-- Uploaded CSV files, parsed once at upload.
+CREATE TABLE IF NOT EXISTS datasets (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    filename      text NOT NULL,
+    content       bytea NOT NULL,
+    size_bytes    integer NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS datasets_workspace_idx ON datasets (workspace_id, created_at DESC);
+
+CREATE TABLE IF NOT EXISTS runs (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    workspace_id      uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    template_id       uuid NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+    template_version  integer NOT NULL,
+    parameters        jsonb NOT NULL DEFAULT '{}'::jsonb,
+    status            text NOT NULL DEFAULT 'QUEUED'
+                      CHECK (status IN ('QUEUED', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED')),
+    progress          real NOT NULL DEFAULT 0,
+    error             jsonb,
+    report_html       text,
+    report_markdown   text,
+    report_tables     jsonb,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    started_at        timestamptz,
+    completed_at      timestamptz
+);
+CREATE INDEX IF NOT EXISTS runs_workspace_idx ON runs (workspace_id, created_at DESC);
+
+-- Job states (mirrored by common.jobs.JobStatus; the state diagram is in docs/jobs.md):
+--   QUEUED       waiting; claimable once run_at <= now(). Left by a claim (worker) or a cancel (API).
+--   IN_PROGRESS  claimed by locked_by until lease_expires_at, which the worker's heartbeat extends.
+--                Left by completion/failure (owner, fenced on locked_by + attempts), give-back on
+--                shutdown, cancel, or rescue of an expired lease (any worker).
+--   COMPLETED, FAILED, CANCELLED  final; FAILED and CANCELLED jobs can be retried (back to QUEUED).
+CREATE TABLE IF NOT EXISTS jobs (
+    id                uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    workspace_id      uuid NOT NULL REFERENCES workspaces(id),
+    type              text NOT NULL CHECK (type ~ '^[A-Z][A-Z0-9_]{0,63}$'),
+    status            text NOT NULL DEFAULT 'QUEUED'
+                      CHECK (status IN ('QUEUED', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED')),
+    payload           jsonb NOT NULL DEFAULT '{}'::jsonb,
+    result            jsonb,
+    error             text,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    started_at        timestamptz,
+    completed_at      timestamptz,
+    attempts          integer NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    max_attempts      integer NOT NULL DEFAULT 3 CHECK (max_attempts BETWEEN 1 AND 100),
+    run_at            timestamptz NOT NULL DEFAULT now(),
+    priority          smallint NOT NULL DEFAULT 0,
+    timeout_seconds   real CHECK (timeout_seconds > 0),
+    locked_by         text,
+    lease_expires_at  timestamptz,
+    cancel_requested_at timestamptz,
+    dedup_key         text,
+    CONSTRAINT jobs_lease_only_in_progress CHECK (
+        (status = 'IN_PROGRESS') = (locked_by IS NOT NULL AND lease_expires_at IS NOT NULL)
+    )
+);
+
+-- Claiming reads only this small index, however many finished jobs the table holds.
+CREATE INDEX IF NOT EXISTS jobs_claim_idx ON jobs (priority DESC, run_at, id) WHERE status = 'QUEUED';
+-- The earliest future run_at (to wake when a delayed or backed-off job comes due) and queue age.
+CREATE INDEX IF NOT EXISTS jobs_queued_run_at_idx ON jobs (run_at) WHERE status = 'QUEUED';
+-- Rescue of expired leases.
+CREATE INDEX IF NOT EXISTS jobs_lease_idx ON jobs (lease_expires_at) WHERE status = 'IN_PROGRESS';
+-- Listing and pruning.
+CREATE INDEX IF NOT EXISTS jobs_workspace_created_idx ON jobs (workspace_id, created_at DESC);
+CREATE INDEX IF NOT EXISTS jobs_finished_idx ON jobs (completed_at)
+    WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
+-- Idempotent creation: one job per (workspace, dedup_key).
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_dedup_idx ON jobs (workspace_id, dedup_key) WHERE dedup_key IS NOT NULL;
+
+CREATE OR REPLACE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.updated_at := now();
+    RETURN NEW;
+END;
+$$;
+
+DO $$
+DECLARE t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['workspaces', 'templates', 'runs', 'jobs'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = t || '_updated_at'
+                       AND tgrelid = t::regclass) THEN
+            EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %I FOR EACH ROW EXECUTE FUNCTION set_updated_at()',
+                           t || '_updated_at', t);
+        END IF;
+    END LOOP;
+END;
+$$;

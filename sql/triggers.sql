@@ -1,0 +1,35 @@
+-- Notifications. Applied after schema.sql, idempotently (CREATE OR REPLACE).
+--
+-- jobs_queued: wakes idle workers the moment a job is inserted. One NOTIFY per INSERT *statement*
+--   (not per row), with an empty payload, so that a batch insert or many inserts in one transaction
+--   collapse into a single notification: NOTIFY takes a database-wide lock at commit, and fewer
+--   notifying transactions means less contention. Workers never need the payload: they claim.
+--   Jobs inserted with run_at in the future do not notify; the worker wakes for them by its timer.
+-- job_events: a status change of a job, as JSON {id, status, type, run_id, workspace_id}, for live pages
+--   (SSE). Inserts do not send one: whoever inserts knows, and enqueueing stays free of a second NOTIFY.
+
+CREATE OR REPLACE FUNCTION jobs_notify_queued() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_jobs WHERE status = 'QUEUED' AND run_at <= now()) THEN
+        PERFORM pg_notify('jobs_queued', '');
+    END IF;
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE FUNCTION jobs_notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('job_events', json_build_object(
+        'id', NEW.id, 'status', NEW.status, 'type', NEW.type,
+        'run_id', NEW.payload ->> 'run_id', 'workspace_id', NEW.workspace_id)::text);
+    RETURN NULL;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER jobs_queued_notify
+    AFTER INSERT ON jobs REFERENCING NEW TABLE AS new_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION jobs_notify_queued();
+
+CREATE OR REPLACE TRIGGER jobs_event_notify_update
+    AFTER UPDATE OF status ON jobs
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION jobs_notify_event();

@@ -1,0 +1,102 @@
+"""JSON API for jobs: create, inspect, list, cancel, retry. Every query is scoped to the workspace."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from common import jobs
+from common.errors import NotFound, ValidationError
+from common.jobs import JobStatus, NewJob, job_to_json
+from web.request_body import read_json
+from web.state import AppState
+
+MAX_PAGE = 200
+
+
+def _job_id(request: Request) -> str:
+    raw = request.path_params["job_id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise NotFound(f"no job {raw!r}: job ids are UUIDs") from None
+
+
+async def create_job(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.rg
+    body = await read_json(request, state.settings.max_payload_bytes + 4096)
+    new = NewJob.from_json(body, known_types=state.api_job_types, max_payload_bytes=state.settings.max_payload_bytes)
+    async with state.connection() as conn:
+        row, created = await jobs.enqueue(conn, state.workspace_id, new)
+    return JSONResponse(job_to_json(row), status_code=201 if created else 200,
+                        headers={"Location": f"/api/jobs/{row['id']}"})
+
+
+async def get_job(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.rg
+    async with state.connection() as conn:
+        row = await jobs.get(conn, state.workspace_id, _job_id(request))
+    return JSONResponse(job_to_json(row))
+
+
+async def list_jobs(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.rg
+    params = request.query_params
+    errors: dict[str, str] = {}
+    status = params.get("status") or None
+    if status is not None and status not in JobStatus.__members__:
+        errors["status"] = f"must be one of {', '.join(JobStatus)}"
+    job_type = params.get("type") or None
+    if job_type is not None and not jobs.TYPE_PATTERN.match(job_type):
+        errors["type"] = "must be an upper-case job type such as PING"
+    limit_raw = params.get("limit", "50")
+    limit = int(limit_raw) if limit_raw.isdigit() else 0
+    if not 1 <= limit <= MAX_PAGE:
+        errors["limit"] = f"must be an integer from 1 to {MAX_PAGE}"
+    before = _cursor(params.get("cursor"), errors)
+    if errors:
+        raise ValidationError("invalid query: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+                              details=errors)
+    async with state.connection() as conn:
+        rows = await jobs.list_jobs(conn, state.workspace_id, status=status, job_type=job_type, limit=limit,
+                                    before=before)
+    next_cursor = f"{rows[-1]['created_at'].isoformat()}_{rows[-1]['id']}" if len(rows) == limit else None
+    return JSONResponse({"jobs": [job_to_json(r) for r in rows], "next_cursor": next_cursor})
+
+
+def _cursor(raw: str | None, errors: dict[str, str]) -> tuple[datetime, str] | None:
+    if not raw:
+        return None
+    try:
+        created, job_id = raw.rsplit("_", 1)
+        return datetime.fromisoformat(created), str(uuid.UUID(job_id))
+    except ValueError:
+        errors["cursor"] = "must be a next_cursor value from a previous page"
+        return None
+
+
+async def cancel_job(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.rg
+    async with state.connection() as conn:
+        row = await jobs.cancel(conn, state.workspace_id, _job_id(request))
+    return JSONResponse(job_to_json(row), status_code=202 if row["status"] == JobStatus.IN_PROGRESS else 200)
+
+
+async def retry_job(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.rg
+    async with state.connection() as conn:
+        row = await jobs.retry(conn, state.workspace_id, _job_id(request))
+    return JSONResponse(job_to_json(row))
+
+
+ROUTES = [
+    Route("/api/jobs", create_job, methods=["POST"]),
+    Route("/api/jobs", list_jobs, methods=["GET"]),
+    Route("/api/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/api/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
+    Route("/api/jobs/{job_id}/retry", retry_job, methods=["POST"]),
+]

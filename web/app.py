@@ -1,0 +1,53 @@
+"""The web service's Starlette application."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from common import db
+from common.config import Settings
+from common.metrics import Metrics
+from common.runtime import migrate_when_reachable
+from web import api_jobs, health, openapi, pages
+from web.errors import EXCEPTION_HANDLERS
+from web.security import SecurityHeadersMiddleware
+from web.state import AppState
+
+log = logging.getLogger(__name__)
+STATIC_DIR = __import__("pathlib").Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None = None,
+               migrate: bool = True) -> Starlette:
+    """Build the app; the pool opens (and migrations run) in the lifespan, not here."""
+    pool = db.make_pool(database_url, min_size=1, max_size=10, name="report-generator-web")
+    state = AppState(settings=settings, database_url=database_url, pool=pool, metrics=metrics or Metrics())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await pool.open(wait=False)
+        stop = asyncio.Event()
+        migration = (asyncio.create_task(migrate_when_reachable(database_url, settings.default_workspace_id, stop))
+                     if migrate else None)
+        try:
+            yield
+        finally:
+            stop.set()
+            if migration is not None:
+                await asyncio.gather(migration, return_exceptions=True)
+            await pool.close(timeout=3.0)
+
+    routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
+              Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+                    middleware=[Middleware(SecurityHeadersMiddleware)])
+    app.state.rg = state
+    return app

@@ -1,0 +1,92 @@
+"""``GET /openapi.json``: the JSON API described for clients and for the API fuzz test."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_JOB = {"$ref": "#/components/schemas/Job"}
+
+
+def _responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    out: dict[str, Any] = dict(ok)
+    for status in errors:
+        out[str(status)] = {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
+    return out
+
+
+def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {"title": "report-generator", "version": "1"},
+    "paths": {
+        "/api/jobs": {
+            "post": {
+                "summary": "Enqueue a job (201), or return the job already created with this dedup_key (200)",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/NewJob"}}}},
+                "responses": _responses({"201": _json(_JOB, "created"), "200": _json(_JOB, "existing job")},
+                                        400, 413, 415, 422),
+            },
+            "get": {
+                "summary": "List jobs, newest first",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string", "enum": [
+                        "QUEUED", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"]}},
+                    {"name": "type", "in": "query", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                ],
+                "responses": _responses({"200": _json({"type": "object", "properties": {
+                    "jobs": {"type": "array", "items": _JOB}, "next_cursor": {"type": "string",
+                                                                              "nullable": True}}})}, 422),
+            },
+        },
+        "/api/jobs/{job_id}": {"get": {"summary": "One job", "parameters": [JOB_ID],
+                                       "responses": _responses({"200": _json(_JOB)}, 404)}},
+        "/api/jobs/{job_id}/cancel": {"post": {
+            "summary": "Cancel: QUEUED at once (200); IN_PROGRESS asks its worker to stop (202)",
+            "parameters": [JOB_ID],
+            "responses": _responses({"200": _json(_JOB), "202": _json(_JOB)}, 404, 409)}},
+        "/api/jobs/{job_id}/retry": {"post": {"summary": "Queue a FAILED or CANCELLED job again",
+                                              "parameters": [JOB_ID],
+                                              "responses": _responses({"200": _json(_JOB)}, 404, 409)}},
+        "/healthz": {"get": {"summary": "Process alive", "responses": {"200": {"description": "alive"}}}},
+        "/readyz": {"get": {"summary": "Database reachable and schema current",
+                            "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
+    },
+    "components": {"schemas": {
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {
+            "type": "object", "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}},
+        "NewJob": {"type": "object", "required": ["type"], "additionalProperties": False, "properties": {
+            "type": {"type": "string", "example": "PING"},
+            "payload": {"type": "object"},
+            "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100},
+            "priority": {"type": "integer", "minimum": -100, "maximum": 100},
+            "run_at": {"type": "string", "format": "date-time"},
+            "timeout_seconds": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 86400},
+            "dedup_key": {"type": "string", "minLength": 1, "maxLength": 200}}},
+        "Job": {"type": "object", "required": ["id", "type", "status"], "properties": {
+            "id": {"type": "string", "format": "uuid"}, "type": {"type": "string"},
+            "status": {"type": "string"}, "payload": {"type": "object"}, "result": {"nullable": True},
+            "error": {"type": "string", "nullable": True}, "attempts": {"type": "integer"},
+            "max_attempts": {"type": "integer"}}},
+    }},
+}
+
+
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(SPEC)
+
+
+ROUTES = [Route("/openapi.json", openapi)]

@@ -1,0 +1,45 @@
+"""Rescues jobs whose lease ran out, and prunes old finished jobs.
+
+Any worker may rescue any job: the one that held it died, hung, or lost its connection for longer than
+the lease. Pruning deletes finished jobs older than ``JOB_RETENTION_DAYS`` in small batches, so the
+table does not grow without bound and no single statement holds many locks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from common import db
+from common.sql import query
+
+log = logging.getLogger(__name__)
+RESCUE_BATCH = 100
+PRUNE_BATCH = 1000
+
+
+async def rescue_expired(pool: AsyncConnectionPool) -> list[dict[str, Any]]:
+    async with db.translate_errors_async(), pool.connection() as conn:
+        cur = await conn.execute(query("job_rescue_expired"), {"limit": RESCUE_BATCH})
+        rows = await cur.fetchall()
+    for row in rows:
+        log.warning("rescued job whose lease expired; now %s", row["status"],  # type: ignore[call-overload]
+                    extra={"job_id": str(row["id"])})  # type: ignore[call-overload]
+    return rows  # type: ignore[return-value]
+
+
+async def prune_finished(pool: AsyncConnectionPool, retention_seconds: float, *, max_batches: int = 10) -> int:
+    """Delete up to ``max_batches`` batches of old finished jobs; returns how many were deleted."""
+    deleted = 0
+    for _ in range(max_batches):
+        async with db.translate_errors_async(), pool.connection() as conn:
+            cur = await conn.execute(query("job_prune_finished"),
+                                     {"retention_seconds": retention_seconds, "limit": PRUNE_BATCH})
+            deleted += cur.rowcount
+        if cur.rowcount < PRUNE_BATCH:
+            break
+    if deleted:
+        log.info("pruned %d finished jobs older than %.1f days", deleted, retention_seconds / 86400)
+    return deleted
