@@ -1,0 +1,134 @@
+"""deploy/grafana/dashboard.json is a loadable dashboard whose queries (and the Prometheus rules') name only
+metrics that exist: the DESIGN.md list, the recording rules of deploy/prometheus/recording.yml, and `up`.
+With promtool present, every query must also parse as PromQL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DASHBOARD = ROOT / "deploy" / "grafana" / "dashboard.json"
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+
+# The metrics of ../shared/DESIGN.md ("Metrics"), as Prometheus exposes them (histogram series suffixes,
+# counter _total), plus the two the services add: in-flight handlers (worker) and recent latency (web).
+HISTOGRAMS = ("reportgen_job_wait_seconds", "reportgen_job_duration_seconds")
+EXPORTED = {
+    "reportgen_jobs", "reportgen_queue_oldest_age_seconds", "reportgen_jobs_processed_total",
+    "reportgen_worker_wakeups_total", "reportgen_listener_up", "reportgen_worker_in_flight",
+    "reportgen_recent_job_latency_seconds", "up",
+    *(f"{h}_{suffix}" for h in HISTOGRAMS for suffix in ("bucket", "sum", "count")),
+}
+KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
+            "offset", "inf", "nan"}
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$type": ".*"}
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric (and recording rule) names a PromQL expression selects."""
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    expr = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)  # string literals
+    expr = re.sub(r"\{[^}]*\}", " ", expr)  # label matchers
+    expr = re.sub(r"\[[^\]]*\]", " ", expr)  # ranges and subqueries
+    expr = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", expr)
+    names = set()
+    for match in re.finditer(r"(?<![\w.])([A-Za-z_:][\w:]*)\s*(\()?", expr):
+        name, call = match.group(1), match.group(2)
+        if not call and name.lower() not in KEYWORDS:
+            names.add(name)
+    return names
+
+
+def _recorded() -> set[str]:
+    rules = yaml.safe_load((PROMETHEUS / "recording.yml").read_text())
+    return {r["record"] for g in rules["groups"] for r in g["rules"]}
+
+
+def _dashboard() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return data
+
+
+def _exprs() -> list[str]:
+    return [t["expr"] for p in _dashboard()["panels"] for t in p.get("targets", [])]
+
+
+def test_metric_names_parser() -> None:
+    expr = ('histogram_quantile(0.95, sum by (le, type) (rate(reportgen_job_wait_seconds_bucket'
+            '{type=~"$type", x="a{b}"}[$__rate_interval]))) / on (type) group_left foo:bar:max or vector(0)')
+    assert metric_names(expr) == {"reportgen_job_wait_seconds_bucket", "foo:bar:max"}
+
+
+def test_dashboard_is_a_grafana_dashboard() -> None:
+    dashboard = _dashboard()
+    assert dashboard["uid"] and dashboard["title"] and isinstance(dashboard["schemaVersion"], int)
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels), "panel ids must be unique"
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        if panel["type"] != "row":
+            assert panel["targets"], panel["title"]
+            assert len({t["refId"] for t in panel["targets"]}) == len(panel["targets"])
+
+
+def test_dashboard_shows_what_operators_watch() -> None:
+    # Queue depth, oldest age, wait and duration percentiles, throughput, failures, listener up: directly
+    # or through a recording rule.
+    rules = yaml.safe_load((PROMETHEUS / "recording.yml").read_text())
+    expands = {r["record"]: metric_names(r["expr"]) for g in rules["groups"] for r in g["rules"]}
+    used: set[str] = set()
+    for expr in _exprs():
+        for name in metric_names(expr):
+            used |= expands.get(name, {name})
+    assert {"reportgen_jobs", "reportgen_queue_oldest_age_seconds", "reportgen_job_wait_seconds_bucket",
+            "reportgen_job_duration_seconds_bucket", "reportgen_jobs_processed_total",
+            "reportgen_listener_up", "reportgen_worker_wakeups_total", "up"} <= used
+    quantiles = [e for e in _exprs() if e.startswith("histogram_quantile(")]
+    assert {"reportgen_job_wait_seconds_bucket", "reportgen_job_duration_seconds_bucket"} <= set().union(
+        *(metric_names(e) for e in quantiles))
+
+
+@pytest.mark.parametrize("source", ["dashboard", "recording.yml", "alerts.yml"])
+def test_queries_name_only_metrics_that_exist(source: str) -> None:
+    if source == "dashboard":
+        exprs = _exprs()
+        known = EXPORTED | _recorded()
+    else:
+        rules = yaml.safe_load((PROMETHEUS / source).read_text())
+        exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
+        known = EXPORTED  # rules are built from exported metrics only
+    assert exprs
+    for expr in exprs:
+        unknown = metric_names(expr) - known
+        assert not unknown, f"{expr!r} names metrics nobody exports: {sorted(unknown)}"
+
+
+def test_dashboard_queries_parse_as_promql(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") or os.environ.get("REPORTGEN_REQUIRE_TOOLS") == "1":
+            pytest.fail("promtool is required here: run .ci/setup.d/prometheus.sh")
+        pytest.skip("promtool not on PATH (run .ci/setup.d/prometheus.sh)")
+    rules = []
+    for i, expr in enumerate(_exprs()):
+        for variable, value in GRAFANA_VARIABLES.items():
+            expr = expr.replace(variable, value)
+        rules.append({"record": f"dashboard:query_{i}:check", "expr": expr})
+    path = tmp_path / "dashboard-rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
