@@ -1,0 +1,1 @@
+"""One class per queue under test, all behind the ``System`` interface of ``base``."""
