@@ -94,7 +94,7 @@ def _number(env: Mapping[str, str], name: str, default: T, kind: type[T],
     try:
         value = kind(raw.strip())
     except ValueError:
-        raise ConfigError(f"{name} must be a {kind.__name__} (got {raw!r})") from None
+        raise ConfigError(f"{name} must be {'an integer' if kind is int else 'a number'} (got {raw!r})") from None
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low:g} and {high:g} (got {raw!r})")
     return value

@@ -1,0 +1,120 @@
+"""The running system of issue 2: real worker processes on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.databases import WORKSPACE, connect, handler_calls, insert_job, wait_status
+from tests.support.processes import ROOT, wait_for
+
+
+def test_seed_insert_is_completed_and_woken_by_notify(database_url, services):
+    # A 60 s poll cannot explain a pickup within the test's bound: the wake-up must be the NOTIFY.
+    worker = services("worker", database_url, POLL_INTERVAL_SECONDS=60)
+    wait_for(lambda: worker.metric("reportgen_listener_up") == 1, timeout=10, message="listener up")
+    notify_before = worker.metric("reportgen_worker_wakeups_total", {"source": "notify"})
+    job_id = insert_job(database_url)
+    done = wait_status(database_url, job_id, "COMPLETED", timeout=10)
+    assert done["started_at"] is not None and done["completed_at"] >= done["started_at"]
+    assert done["attempts"] == 1
+    assert done["result"]["pong"] is True and "handler_started_at" in done["result"]
+    assert worker.metric("reportgen_worker_wakeups_total", {"source": "notify"}) > notify_before
+
+
+def test_poll_picks_up_jobs_when_the_trigger_is_disabled(database_url, services):
+    with connect(database_url) as conn:
+        conn.execute("ALTER TABLE jobs DISABLE TRIGGER jobs_queued_notify")
+    worker = services("worker", database_url, POLL_INTERVAL_SECONDS=0.5)
+    wait_for(lambda: worker.metric("reportgen_listener_up") == 1, timeout=10, message="listener up")
+    notify_before = worker.metric("reportgen_worker_wakeups_total", {"source": "notify"})
+    job_id = insert_job(database_url)
+    wait_status(database_url, job_id, "COMPLETED", timeout=10)
+    assert worker.metric("reportgen_worker_wakeups_total", {"source": "notify"}) == notify_before
+    assert worker.metric("reportgen_worker_wakeups_total", {"source": "poll"}) >= 1
+
+
+def test_four_workers_complete_5000_jobs_exactly_once(database_url, services):
+    workers = [services("worker", database_url, WORKER_CONCURRENCY=8, LOG_LEVEL="WARNING") for _ in range(4)]
+    with connect(database_url) as conn:
+        conn.execute("INSERT INTO jobs (workspace_id, type, status, payload) "
+                     "SELECT %s, 'COUNT', 'QUEUED', '{}' FROM generate_series(1, 5000)", (WORKSPACE,))
+    wait_for(lambda: _count(database_url, "COMPLETED") == 5000, timeout=240, interval=0.25,
+             message="5000 jobs completed")
+    calls = handler_calls(database_url)
+    assert len(calls) == 5000
+    assert len({c["job_id"] for c in calls}) == 5000
+    assert len({c["pid"] for c in calls}) == 4, "every worker process took part"
+    with connect(database_url) as conn:
+        assert conn.execute("SELECT max(attempts) AS m FROM jobs").fetchone()["m"] == 1
+    for worker in workers:
+        assert worker.healthy()
+
+
+def test_an_unknown_job_type_fails_that_job_and_the_worker_goes_on(database_url, services):
+    services("worker", database_url)
+    bad = insert_job(database_url, "NO_SUCH_TYPE")
+    good = insert_job(database_url)
+    failed = wait_status(database_url, bad, "FAILED")
+    assert "unknown job type 'NO_SUCH_TYPE'" in failed["error"]
+    assert failed["attempts"] == 1
+    wait_status(database_url, good, "COMPLETED")
+
+
+def test_worker_reconnects_after_its_listener_is_terminated(database_url, services):
+    worker = services("worker", database_url, POLL_INTERVAL_SECONDS=60)
+    old_pid = wait_for(lambda: _listener_pid(database_url), timeout=10, message="listener connected")
+    with connect(database_url) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (old_pid,))
+    new_pid = wait_for(lambda: (pid := _listener_pid(database_url)) not in (None, old_pid) and pid,
+                       timeout=15, message="a new listener connection")
+    assert new_pid != old_pid
+    job_id = insert_job(database_url)
+    wait_status(database_url, job_id, "COMPLETED", timeout=10)
+    assert worker.metric("reportgen_listener_up") == 1
+
+
+def test_reportgen_ping_exits_zero_against_a_running_system(database_url, services):
+    services("worker", database_url)
+    result = subprocess.run([sys.executable, "-m", "reportgen.cli", "ping", "--timeout", "5"], cwd=ROOT,
+                            env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "completed" in result.stdout
+
+
+def test_reportgen_ping_fails_clearly_without_a_worker(database_url):
+    result = subprocess.run([sys.executable, "-m", "reportgen.cli", "ping", "--timeout", "0.5"], cwd=ROOT,
+                            env={"DATABASE_URL": database_url, "PATH": "/usr/bin:/bin"}, capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 1
+    assert "QUEUED" in result.stderr and "worker" in result.stderr
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"DATABASE_URL": "mysql://nope"}, "DATABASE_URL must look like postgresql://"),
+    ({"DATABASE_URL": "postgresql://u@h/db", "SERVICE_MODE": "batch"}, "SERVICE_MODE must be one of"),
+    ({"DATABASE_URL": "postgresql://u@h/db", "DEFAULT_WORKSPACE_ID": "abc"}, "DEFAULT_WORKSPACE_ID must be a UUID"),
+    ({"DATABASE_URL": "postgresql://u@h/db", "WORKER_CONCURRENCY": "many"}, "WORKER_CONCURRENCY must be an integer"),
+])
+def test_bad_configuration_exits_with_one_clear_line(env, message):
+    result = subprocess.run([sys.executable, "-m", "worker"], cwd=ROOT, env={"PATH": "/usr/bin:/bin", **env},
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def _count(url: str, status: str) -> int:
+    with connect(url) as conn:
+        return conn.execute("SELECT count(*) AS n FROM jobs WHERE status = %s", (status,)).fetchone()["n"]
+
+
+def _listener_pid(url: str) -> int | None:
+    with connect(url) as conn:
+        row = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                           "AND application_name = 'report-generator-listener'").fetchone()
+    return row["pid"] if row else None
+
