@@ -13,6 +13,7 @@ from typing import Any
 
 from worker.context import JobContext
 
+
 async def record_call(ctx: JobContext) -> None:
     async with ctx.pool.connection() as conn:
         await conn.execute("INSERT INTO handler_calls (job_id, attempt, pid) VALUES (%s, %s, %s)",
