@@ -34,13 +34,15 @@ RUN groupadd --system --gid 10001 reportgen \
 
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY --chown=10001:10001 sql/ sql/
+# The schema, migrations and named queries, read through REPORTGEN_SQL_DIR by the installed package.
+COPY sql/ sql/
 
 # LOG_FORMAT=json: one JSON object per line with "severity", which Cloud Logging parses.
 # HOST=0.0.0.0 and PORT=8080: Cloud Run routes to $PORT (it sets PORT itself; 8080 is its default).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
+    REPORTGEN_SQL_DIR=/app/sql \
     LOG_FORMAT=json \
     HOST=0.0.0.0 \
     PORT=8080

@@ -21,12 +21,14 @@ DASHBOARD = ROOT / "deploy" / "grafana" / "dashboard.json"
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 
 # The metrics of ../shared/DESIGN.md ("Metrics"), as Prometheus exposes them (histogram series suffixes,
-# counter _total), plus the two the services add: in-flight handlers (worker) and recent latency (web).
+# counter _total), plus those common/metrics.py adds: in-flight handlers, rescued jobs and retried
+# database errors (worker), recent latency read from the database (web).
 HISTOGRAMS = ("reportgen_job_wait_seconds", "reportgen_job_duration_seconds")
 EXPORTED = {
     "reportgen_jobs", "reportgen_queue_oldest_age_seconds", "reportgen_jobs_processed_total",
     "reportgen_worker_wakeups_total", "reportgen_listener_up", "reportgen_worker_in_flight",
-    "reportgen_recent_job_latency_seconds", "up",
+    "reportgen_recent_job_latency_seconds", "reportgen_jobs_rescued_total", "reportgen_database_errors_total",
+    "up",
     *(f"{h}_{suffix}" for h in HISTOGRAMS for suffix in ("bucket", "sum", "count")),
 }
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
@@ -132,3 +134,24 @@ def test_dashboard_queries_parse_as_promql(tmp_path: Path) -> None:
                             timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
+
+
+def test_every_metric_the_queries_name_is_exported_by_common_metrics() -> None:
+    # The list above must match the code: render the registry with one of everything and parse it.
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from common.metrics import Metrics, snapshot_from_rows
+
+    metrics = Metrics()
+    metrics.job_wait.labels(type="PING").observe(0.01)
+    metrics.job_duration.labels(type="PING", outcome="completed").observe(0.01)
+    metrics.jobs_processed.labels(type="PING", outcome="completed").inc()
+    metrics.rescued.inc()
+    metrics.database_errors.labels(operation="job_claim").inc()
+    snapshot = snapshot_from_rows(
+        [{"status": "QUEUED", "type": "PING", "n": 1, "oldest_age_seconds": 0.5}], [],
+        [{"type": "PING", "wait_p50": 0.01, "wait_p99": 0.02, "duration_p50": 0.01, "duration_p99": 0.02}],
+    )
+    text = metrics.render(snapshot).decode()
+    exported = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
+    assert EXPORTED - {"up"} <= exported, sorted(EXPORTED - {"up"} - exported)
