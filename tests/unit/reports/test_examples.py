@@ -30,7 +30,8 @@ def _render(example: ExampleTemplate, **values: object) -> RenderResult:
 def _pdf(result: RenderResult, title: str) -> tuple[str, bytes]:
     reader = pypdf.PdfReader(io.BytesIO(export_report(result, "pdf", title).data))
     text = "\n".join(page.extract_text() for page in reader.pages)
-    content = b"".join(page.get_contents().get_data() for page in reader.pages)
+    streams = [page.get_contents() for page in reader.pages]
+    content = b"".join(stream.get_data() for stream in streams if stream is not None)
     return text, content
 
 
