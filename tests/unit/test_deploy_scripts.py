@@ -457,3 +457,19 @@ def test_manifests_agree_with_the_contract() -> None:
         worker_annotations["autoscaling.knative.dev/minScale"]) >= 1
     grace = _env(services[WORKER], "SHUTDOWN_GRACE_SECONDS")["value"]
     assert float(grace) < 10, "Cloud Run kills 10 s after SIGTERM"
+
+
+SCRIPTS = [CLOUDRUN / "deploy.sh", CLOUDRUN / "verify.sh", *sorted((ROOT / ".ci" / "setup.d").glob("*.sh"))]
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_parse_and_pass_shellcheck(script: Path) -> None:
+    assert subprocess.run(["bash", "-n", str(script)], capture_output=True, timeout=30).returncode == 0
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        if os.environ.get("CI") or os.environ.get("REPORTGEN_REQUIRE_TOOLS") == "1":
+            pytest.fail("shellcheck is required here: run .ci/setup.d/shellcheck.sh")
+        pytest.skip("shellcheck not on PATH (apt-get install shellcheck)")
+    result = subprocess.run([shellcheck, "--severity=style", str(script)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stdout
