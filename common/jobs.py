@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -41,6 +41,7 @@ class JobStatus(StrEnum):
 FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 TYPE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 DEDUP_KEY_MAX = 200
+RUN_AT_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ def _datetime_field(value: object, errors: dict[str, str]) -> datetime | None:
     if not isinstance(value, str) or parsed is None or parsed.tzinfo is None:
         errors["run_at"] = "must be an ISO 8601 date-time with a time zone, e.g. 2030-01-01T00:00:00Z"
         return None
+    if not RUN_AT_RANGE[0] <= parsed < RUN_AT_RANGE[1]:  # outside it, a stored run_at could not be read back
+        errors["run_at"] = "must be between 1970-01-01T00:00:00Z and 9999-01-01T00:00:00Z"
+        return None
     return parsed
 
 
@@ -131,6 +135,10 @@ async def enqueue(conn: AsyncConnection, workspace_id: str, job: NewJob) -> tupl
     cur = await conn.execute(query("job_insert"), params)
     row = await cur.fetchone()
     if row is not None:
+        if job.run_at is not None and job.run_at > datetime.now(UTC):
+            # The insert trigger stays quiet for future jobs; wake idle workers so that they re-arm their
+            # timer for this run_at instead of sleeping out a whole poll interval past it.
+            await conn.execute("SELECT pg_notify('jobs_queued', '')")
         return row, True  # type: ignore[return-value]
     cur = await conn.execute(query("job_get_by_dedup_key"), params)
     existing = await cur.fetchone()

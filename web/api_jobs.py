@@ -54,7 +54,8 @@ async def list_jobs(request: Request) -> JSONResponse:
     if job_type is not None and not jobs.TYPE_PATTERN.match(job_type):
         errors["type"] = "must be an upper-case job type such as PING"
     limit_raw = params.get("limit", "50")
-    limit = int(limit_raw) if limit_raw.isdigit() else 0
+    # ASCII digits only: str.isdigit() accepts "²" (int() refuses it) and int() refuses over 4,300 digits.
+    limit = int(limit_raw) if limit_raw.isascii() and limit_raw.isdigit() and len(limit_raw) <= 6 else 0
     if not 1 <= limit <= MAX_PAGE:
         errors["limit"] = f"must be an integer from 1 to {MAX_PAGE}"
     before = _cursor(params.get("cursor"), errors)

@@ -73,7 +73,8 @@ SPEC: dict[str, Any] = {
             "payload": {"type": "object"},
             "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100},
             "priority": {"type": "integer", "minimum": -100, "maximum": 100},
-            "run_at": {"type": "string", "format": "date-time"},
+            "run_at": {"type": "string", "format": "date-time",
+                       "description": "with a time zone; from 1970-01-01T00:00:00Z to before 9999-01-01T00:00:00Z"},
             "timeout_seconds": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 86400},
             "dedup_key": {"type": "string", "minLength": 1, "maxLength": 200}}},
         "Job": {"type": "object", "required": ["id", "type", "status"], "properties": {
