@@ -248,16 +248,18 @@ class Worker:
                 result = await asyncio.wait_for(handler(ctx), timeout)
             else:
                 result = await handler(ctx)
-            self.state.unrecorded[ctx.id] = ctx.attempt
-            self.completer.submit(Finished(ctx.id, ctx.attempt, result if isinstance(result, dict)
-                                           else {"value": result}))
+            reason = self.state.running[ctx.id].stop_reason
+            if reason is not None:  # the handler saw the stop request and returned instead of raising
+                outcome = await self._stopped(ctx, reason)
+            else:
+                self.state.unrecorded[ctx.id] = ctx.attempt
+                self.completer.submit(Finished(ctx.id, ctx.attempt, result if isinstance(result, dict)
+                                               else {"value": result}))
         except asyncio.CancelledError:
             reason = self.state.running[ctx.id].stop_reason
             if reason is None:
                 raise
-            outcome = "cancelled" if reason == "cancel" else reason
-            if reason == "cancel":
-                await self._write_fenced("job_cancel_if_leased", ctx, {"error": "cancelled by request"})
+            outcome = await self._stopped(ctx, reason)
         except TimeoutError:
             outcome = "failed"
             await self._fail(ctx, f"TimeoutError: attempt timed out after {timeout:g} s", final=False)
@@ -273,6 +275,13 @@ class Worker:
             self._slot_freed.set()
             level = logging.INFO if outcome == "completed" else logging.WARNING
             log.log(level, "job %s", outcome, extra={**extra, "duration_ms": round(duration * 1000, 2)})
+
+    async def _stopped(self, ctx: JobContext, reason: str) -> str:
+        """A handler we stopped: record a cancellation; lost leases and shutdown give-backs write nothing here."""
+        if reason == "cancel":
+            await self._write_fenced("job_cancel_if_leased", ctx, {"error": "cancelled by request"})
+            return "cancelled"
+        return reason
 
     async def _fail(self, ctx: JobContext, error: str, *, final: bool) -> None:
         delay = retry_delay(ctx.attempt, self.settings.retry_backoff_seconds)

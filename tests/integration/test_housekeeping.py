@@ -1,0 +1,54 @@
+"""Pruning old finished jobs, and claiming that stays on its index with many finished rows."""
+
+from __future__ import annotations
+
+import asyncio
+
+from common import db
+from common.sql import query
+from tests.support.databases import WORKSPACE, connect
+from worker.reaper import PRUNE_BATCH, prune_finished
+
+
+def _seed_finished(url: str, n: int, age: str) -> None:
+    with connect(url) as conn:
+        conn.execute("INSERT INTO jobs (workspace_id, type, status, payload, attempts, created_at, run_at, "
+                     "started_at, completed_at) SELECT %s, 'PING', 'COMPLETED', '{}', 1, now() - %s::interval, "
+                     "now() - %s::interval, now() - %s::interval, now() - %s::interval FROM generate_series(1, %s)",
+                     (WORKSPACE, age, age, age, age, n))
+
+
+def test_prune_deletes_old_finished_jobs_in_batches_and_keeps_the_rest(database_url):
+    _seed_finished(database_url, PRUNE_BATCH * 2 + 10, "30 days")
+    _seed_finished(database_url, 50, "1 hour")
+    with connect(database_url) as conn:
+        conn.execute("INSERT INTO jobs (workspace_id, type, payload, created_at) VALUES (%s, 'PING', '{}', "
+                     "now() - interval '60 days')", (WORKSPACE,))
+
+    async def run() -> int:
+        pool = db.make_pool(database_url, min_size=1, max_size=2, name="test-prune")
+        await pool.open()
+        try:
+            return await prune_finished(pool, retention_seconds=14 * 86400)
+        finally:
+            await pool.close()
+
+    assert asyncio.run(run()) == PRUNE_BATCH * 2 + 10
+    with connect(database_url) as conn:
+        left = conn.execute("SELECT status, count(*) AS n FROM jobs GROUP BY status ORDER BY status").fetchall()
+    assert {r["status"]: r["n"] for r in left} == {"COMPLETED": 50, "QUEUED": 1}, "old QUEUED jobs are never pruned"
+
+
+def test_claiming_uses_the_partial_index_with_many_finished_jobs(database_url):
+    _seed_finished(database_url, 200_000, "1 day")
+    with connect(database_url) as conn:
+        conn.execute("INSERT INTO jobs (workspace_id, type, payload) VALUES (%s, 'PING', '{}')", (WORKSPACE,))
+        conn.execute("ANALYZE jobs")
+        conn.execute("BEGIN")
+        plan = conn.execute("EXPLAIN (FORMAT JSON) " + query("job_claim"),
+                            {"limit": 10, "worker_id": "explain", "lease_seconds": 30}).fetchone()
+        conn.execute("ROLLBACK")
+    text = str(plan)
+    # Either partial index on QUEUED rows will do: both hold only the live queue, not the history.
+    assert "jobs_claim_idx" in text or "jobs_queued_run_at_idx" in text, text
+    assert "Seq Scan" not in text
