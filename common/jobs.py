@@ -41,6 +41,7 @@ class JobStatus(StrEnum):
 FINISHED = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 TYPE_PATTERN = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
 DEDUP_KEY_MAX = 200
+TIMEOUT_MIN_SECONDS = 0.001
 RUN_AT_RANGE = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 
 
@@ -80,8 +81,8 @@ class NewJob:
         priority = _int_field(body, "priority", 0, -100, 100, errors)
         timeout = body.get("timeout_seconds")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
-                                    or not 0 < timeout <= 86400):
-            errors["timeout_seconds"] = "must be a number of seconds between 0 and 86400"
+                                    or not TIMEOUT_MIN_SECONDS <= timeout <= 86400):  # tinier underflows real
+            errors["timeout_seconds"] = f"must be a number of seconds from {TIMEOUT_MIN_SECONDS} to 86400"
         run_at = _datetime_field(body.get("run_at"), errors)
         dedup_key = body.get("dedup_key")
         if dedup_key is not None and (not isinstance(dedup_key, str) or not 0 < len(dedup_key) <= DEDUP_KEY_MAX):

@@ -51,7 +51,7 @@ async def list_jobs(request: Request) -> JSONResponse:
     if status is not None and status not in JobStatus.__members__:
         errors["status"] = f"must be one of {', '.join(JobStatus)}"
     job_type = params.get("type") or None
-    if job_type is not None and not jobs.TYPE_PATTERN.match(job_type):
+    if job_type is not None and not jobs.TYPE_PATTERN.fullmatch(job_type):
         errors["type"] = "must be an upper-case job type such as PING"
     limit_raw = params.get("limit", "50")
     # ASCII digits only: str.isdigit() accepts "²" (int() refuses it) and int() refuses over 4,300 digits.

@@ -8,6 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from common.jobs import TIMEOUT_MIN_SECONDS, TYPE_PATTERN
+from web.state import API_JOB_TYPES
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _JOB = {"$ref": "#/components/schemas/Job"}
 
@@ -40,11 +43,12 @@ SPEC: dict[str, Any] = {
             "get": {
                 "summary": "List jobs, newest first",
                 "parameters": [
-                    {"name": "status", "in": "query", "schema": {"type": "string", "enum": [
+                    {"name": "status", "in": "query", "allowEmptyValue": True, "schema": {"type": "string", "enum": [
                         "QUEUED", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"]}},
-                    {"name": "type", "in": "query", "schema": {"type": "string"}},
+                    {"name": "type", "in": "query", "allowEmptyValue": True,
+                     "schema": {"type": "string", "pattern": TYPE_PATTERN.pattern}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+                    {"name": "cursor", "in": "query", "allowEmptyValue": True, "schema": {"type": "string"}},
                 ],
                 "responses": _responses({"200": _json({"type": "object", "properties": {
                     "jobs": {"type": "array", "items": _JOB}, "next_cursor": {"type": "string",
@@ -69,13 +73,13 @@ SPEC: dict[str, Any] = {
             "type": "object", "required": ["code", "message"],
             "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}},
         "NewJob": {"type": "object", "required": ["type"], "additionalProperties": False, "properties": {
-            "type": {"type": "string", "example": "PING"},
+            "type": {"type": "string", "enum": sorted(API_JOB_TYPES), "example": "PING"},
             "payload": {"type": "object"},
             "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100},
             "priority": {"type": "integer", "minimum": -100, "maximum": 100},
             "run_at": {"type": "string", "format": "date-time",
                        "description": "with a time zone; from 1970-01-01T00:00:00Z to before 9999-01-01T00:00:00Z"},
-            "timeout_seconds": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": 86400},
+            "timeout_seconds": {"type": "number", "minimum": TIMEOUT_MIN_SECONDS, "maximum": 86400},
             "dedup_key": {"type": "string", "minLength": 1, "maxLength": 200}}},
         "Job": {"type": "object", "required": ["id", "type", "status"], "properties": {
             "id": {"type": "string", "format": "uuid"}, "type": {"type": "string"},
