@@ -16,11 +16,17 @@ CREATE TABLE IF NOT EXISTS templates (
     name          text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     description   text NOT NULL DEFAULT '',
     current_version integer NOT NULL DEFAULT 1,
+    -- Set for the examples shipped with the product: seeding at start-up inserts each one at most once.
+    example_slug  text,
+    -- Sample CSVs offered by the run form: {parameter name: dataset id}.
+    sample_datasets jsonb NOT NULL DEFAULT '{}'::jsonb,
     archived_at   timestamptz,
     created_at    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS templates_workspace_idx ON templates (workspace_id, updated_at DESC);
+CREATE UNIQUE INDEX IF NOT EXISTS templates_example_idx ON templates (workspace_id, example_slug)
+    WHERE example_slug IS NOT NULL;
 
 -- Editing a template makes a new version; a run keeps the version it used.
 CREATE TABLE IF NOT EXISTS template_versions (
@@ -48,7 +54,9 @@ CREATE TABLE IF NOT EXISTS runs (
     workspace_id      uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
     template_id       uuid NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
     template_version  integer NOT NULL,
+    -- The submitted values, JSON-safe (dates as ISO text, datasets as dataset ids); re-validated to render.
     parameters        jsonb NOT NULL DEFAULT '{}'::jsonb,
+    job_id            uuid,  -- its START_RUN job, inserted in the same transaction
     status            text NOT NULL DEFAULT 'QUEUED'
                       CHECK (status IN ('QUEUED', 'IN_PROGRESS', 'COMPLETED', 'FAILED', 'CANCELLED')),
     progress          real NOT NULL DEFAULT 0,
@@ -59,9 +67,30 @@ CREATE TABLE IF NOT EXISTS runs (
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     started_at        timestamptz,
-    completed_at      timestamptz
+    completed_at      timestamptz,
+    FOREIGN KEY (template_id, template_version) REFERENCES template_versions (template_id, version)
 );
 CREATE INDEX IF NOT EXISTS runs_workspace_idx ON runs (workspace_id, created_at DESC);
+CREATE INDEX IF NOT EXISTS runs_template_idx ON runs (template_id, created_at DESC);
+
+-- Downloads produced by EXPORT jobs in the worker (PDF always; other formats when asked for explicitly).
+-- The web serves them from here, so no PDF layout ever runs in the web process.
+CREATE TABLE IF NOT EXISTS run_exports (
+    run_id      uuid NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    format      text NOT NULL CHECK (format IN ('html', 'pdf', 'md', 'csv')),
+    media_type  text NOT NULL,
+    filename    text NOT NULL,
+    data        bytea NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, format)
+);
+
+-- Secrets the web instances share (the CSRF signing key), created once by whichever instance asks first.
+CREATE TABLE IF NOT EXISTS app_secrets (
+    name        text PRIMARY KEY,
+    value       bytea NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
 
 -- Job states (mirrored by common.jobs.JobStatus; the state diagram is in docs/jobs.md):
 --   QUEUED       waiting; claimable once run_at <= now(). Left by a claim (worker) or a cancel (API).

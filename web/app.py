@@ -14,9 +14,22 @@ from starlette.staticfiles import StaticFiles
 
 from common import db
 from common.config import Settings
+from common.examples_seed import seed_examples
 from common.metrics import Metrics
 from common.runtime import migrate_when_reachable
-from web import api_jobs, health, openapi, pages
+from web import (
+    api_jobs,
+    api_reports,
+    api_runs,
+    api_templates,
+    csrf,
+    health,
+    openapi,
+    pages,
+    pages_runs,
+    pages_templates,
+    sse,
+)
 from web.errors import EXCEPTION_HANDLERS
 from web.security import SecurityHeadersMiddleware
 from web.state import AppState
@@ -30,24 +43,38 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
     """Build the app; the pool opens (and migrations run) in the lifespan, not here."""
     pool = db.make_pool(database_url, min_size=1, max_size=10, name="report-generator-web")
     state = AppState(settings=settings, database_url=database_url, pool=pool, metrics=metrics or Metrics())
+    events = sse.EventHub(database_url, settings.default_workspace_id)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=False)
         stop = asyncio.Event()
-        migration = (asyncio.create_task(migrate_when_reachable(database_url, settings.default_workspace_id, stop))
-                     if migrate else None)
+        migration = asyncio.create_task(_migrate_and_seed(database_url, settings, stop)) if migrate else None
+        events.start()
         try:
             yield
         finally:
             stop.set()
+            await events.stop()
             if migration is not None:
                 await asyncio.gather(migration, return_exceptions=True)
             await pool.close(timeout=3.0)
 
     routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
+              *api_templates.ROUTES, *api_runs.ROUTES, *api_reports.ROUTES, *sse.ROUTES, *csrf.ROUTES,
+              *pages_templates.ROUTES, *pages_runs.ROUTES,
               Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
                     middleware=[Middleware(SecurityHeadersMiddleware)])
     app.state.rg = state
+    app.state.events = events
     return app
+
+
+async def _migrate_and_seed(url: str, settings: Settings, stop: asyncio.Event) -> None:
+    """Migrate, then create the example templates on first start (idempotent, race-free)."""
+    if await migrate_when_reachable(url, settings.default_workspace_id, stop):
+        try:
+            await seed_examples(url, settings.default_workspace_id)
+        except Exception:
+            log.exception("could not create the example templates; the service runs without them")

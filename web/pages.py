@@ -1,23 +1,43 @@
-"""HTML pages (Jinja2, server-rendered, no build step)."""
+"""HTML pages (Jinja2, server-rendered, no build step): the dashboard and the operators' jobs view.
+
+Forms post back to page routes with a CSRF token (``web/csrf.py``) and redirect (303) on success, so
+a reload never repeats an action.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import uuid
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
-from common import jobs
+from common import jobs, report_templates, runs
+from common.errors import Conflict, NotFound
 from common.jobs import JobStatus
+from common.sql import query
+from web import csrf
+from web.page_render import TEMPLATES, page
 from web.state import AppState
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+__all__ = ["ROUTES", "TEMPLATES"]
+
+
+async def _queue_counts(conn: object, workspace_id: str) -> dict[str, int]:
+    cur = await conn.execute(query("queue_counts"), {"workspace_id": workspace_id})  # type: ignore[attr-defined]
+    return {r["status"]: r["n"] for r in await cur.fetchall()}
 
 
 async def home(request: Request) -> Response:
-    return RedirectResponse("/jobs", status_code=303)
+    state: AppState = request.app.state.rg
+    async with state.connection() as conn:
+        recent = await runs.list_recent(conn, state.workspace_id, limit=15)
+        templates = await report_templates.list_templates(conn, state.workspace_id, limit=8)
+        counts = await _queue_counts(conn, state.workspace_id)
+        failed = await jobs.list_jobs(conn, state.workspace_id, status="FAILED", limit=5)
+    return await page(request, "home.html", {"runs": recent, "templates": templates, "counts": counts,
+                                             "failed_jobs": failed})
 
 
 async def jobs_page(request: Request) -> Response:
@@ -30,13 +50,38 @@ async def jobs_page(request: Request) -> Response:
         job_type = None
     async with state.connection() as conn:
         rows = await jobs.list_jobs(conn, state.workspace_id, status=status, job_type=job_type, limit=100)
-        counts = await (await conn.execute(
-            "SELECT status, count(*) AS n FROM jobs WHERE workspace_id = %s AND status IN "
-            "('QUEUED', 'IN_PROGRESS') GROUP BY status", (state.workspace_id,))).fetchall()
-    return TEMPLATES.TemplateResponse(request, "jobs.html", {
-        "jobs": rows, "status": status, "type": job_type, "statuses": list(JobStatus),
-        "counts": {r["status"]: r["n"] for r in counts},  # type: ignore[call-overload]
-    })
+        counts = await _queue_counts(conn, state.workspace_id)
+    return await page(request, "jobs.html", {
+        "jobs": rows, "status": status, "type": job_type, "statuses": list(JobStatus), "counts": counts,
+        "notice": request.query_params.get("notice", "")[:200]})
 
 
-ROUTES = [Route("/", home), Route("/jobs", jobs_page)]
+async def job_action(request: Request) -> Response:
+    """The jobs view's Retry and Cancel buttons (the same operations as the JSON API)."""
+    state: AppState = request.app.state.rg
+    form = await request.form(max_files=0, max_fields=10)
+    await csrf.check_form(request, form.get(csrf.FIELD))
+    try:
+        job_id = str(uuid.UUID(request.path_params["job_id"]))
+    except ValueError:
+        raise NotFound("no such job") from None
+    action = request.path_params["action"]
+    if action not in ("retry", "cancel"):
+        raise NotFound(f"no job action {action!r}")
+    try:
+        async with state.connection() as conn:
+            if action == "retry":
+                await jobs.retry(conn, state.workspace_id, job_id)
+            else:
+                await jobs.cancel(conn, state.workspace_id, job_id)
+        notice = f"Job {job_id[:8]}: " + ("retried" if action == "retry" else "cancel requested")
+    except Conflict as exc:
+        notice = exc.message
+    return RedirectResponse("/jobs?" + urlencode({"notice": notice}), status_code=303)
+
+
+ROUTES = [
+    Route("/", home),
+    Route("/jobs", jobs_page),
+    Route("/jobs/{job_id}/{action:str}", job_action, methods=["POST"]),
+]

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 Handler = Callable[["JobContext"], Awaitable[dict[str, Any]]]
 
-BUILTIN_MODULES = ("worker.handlers.ping",)
+BUILTIN_MODULES = ("worker.handlers.ping", "worker.handlers.start_run", "worker.handlers.export")
 
 
 def load_handlers(extra_modules: Iterable[str] = ()) -> dict[str, Handler]:

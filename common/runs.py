@@ -1,0 +1,172 @@
+"""Runs of a template: created (parameters checked, run + START_RUN job in one transaction) and read back.
+
+Parameter values are stored JSON-safe (dates as ISO text, datasets as dataset ids) and validated again by
+the worker against the template version the run keeps, so the render sees the same typed values the
+API accepted. Run states mirror the jobs' (QUEUED → IN_PROGRESS → COMPLETED | FAILED, or CANCELLED);
+``run_get`` reads the START_RUN job too, so a job that failed or was cancelled without the handler
+recording it still ends the run as users see it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from common import jobs, report_datasets, report_templates
+from common.errors import Conflict, NotFound, ValidationError
+from common.jobs import NewJob
+from common.reports import Dataset, Parameter, validate_declarations, validate_parameters
+from common.sql import query
+
+FINAL = ("COMPLETED", "FAILED", "CANCELLED")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A CSV file sent with a run (multipart), for one dataset parameter."""
+
+    filename: str | None
+    media_type: str | None
+    data: bytes
+
+
+async def create(conn: AsyncConnection, workspace_id: str, template_id: str, values: Mapping[str, Any],
+                 uploads: Mapping[str, Upload] | None = None) -> dict[str, Any]:
+    """Check ``values`` against the template's current version, then insert the run and its job."""
+    template = await report_templates.get(conn, workspace_id, template_id)
+    if template["archived_at"] is not None:
+        raise Conflict(f"template {template_id} is archived; restore or copy it to run it")
+    declarations = validate_declarations(template["parameters"])
+    uploads = uploads or {}
+    errors: dict[str, str] = {}
+    given: dict[str, Any] = dict(values)
+    ids: dict[str, str] = {}  # dataset parameter → id of an existing dataset
+    new_files: dict[str, tuple[str, bytes]] = {}  # dataset parameter → upload to store with the run
+    for param in declarations:
+        if param.type != "dataset":
+            continue
+        raw = given.pop(param.name, None)
+        if param.name in uploads:
+            upload = uploads[param.name]
+            try:
+                filename, parsed = report_datasets.check_upload(upload.filename, upload.media_type, upload.data)
+            except (ValidationError, report_datasets.UnsupportedUpload) as exc:
+                errors[param.name] = exc.message
+                continue
+            new_files[param.name] = (filename, upload.data)
+            given[param.name] = parsed
+        elif raw not in (None, ""):
+            ident = report_datasets.dataset_id(raw)
+            found = await report_datasets.load(conn, workspace_id, [ident] if ident else [])
+            if ident is None or ident not in found:
+                errors[param.name] = "No such dataset: give the id of an uploaded CSV, or upload one."
+                continue
+            given[param.name] = found[ident]
+            ids[param.name] = ident
+    for name in uploads:
+        if name not in {p.name for p in declarations if p.type == "dataset"}:
+            errors[name] = "This template has no dataset parameter of that name."
+    try:
+        typed = validate_parameters(declarations, {k: v for k, v in given.items() if k not in errors},
+                                    dataset_limits=report_datasets.LIMITS)
+    except ValidationError as exc:
+        errors = {**(exc.details if isinstance(exc.details, dict) else {}), **errors}
+        typed = {}
+    if errors:
+        raise ValidationError("Some parameters are invalid: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
+                              details=errors)
+    run_id = str(uuid.uuid4())
+    async with conn.transaction():
+        for name, (filename, data) in new_files.items():
+            row = await report_datasets.insert(conn, workspace_id, filename, data)
+            ids[name] = str(row["id"])
+        stored = stored_values(declarations, typed, ids)
+        job, _ = await jobs.enqueue(conn, workspace_id, NewJob(type="START_RUN", payload={"run_id": run_id}))
+        await conn.execute(query("run_insert"), {
+            "id": run_id, "workspace_id": workspace_id, "template_id": template_id,
+            "template_version": template["version"], "parameters": Jsonb(stored), "job_id": job["id"]})
+    return await get(conn, workspace_id, run_id)
+
+
+def stored_values(declarations: list[Parameter], typed: Mapping[str, Any], ids: Mapping[str, str]
+                  ) -> dict[str, Any]:
+    """JSON-safe values: what the run row keeps and what the worker validates again."""
+    out: dict[str, Any] = {}
+    for param in declarations:
+        value = typed.get(param.name)
+        if param.type == "dataset":
+            out[param.name] = ids.get(param.name)
+        elif isinstance(value, dt.date):
+            out[param.name] = value.isoformat()
+        elif not isinstance(value, Dataset):
+            out[param.name] = value
+    return out
+
+
+async def typed_values(conn: AsyncConnection, workspace_id: str, declarations: list[dict[str, Any]],
+                       stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The worker's side: stored values → typed values (datasets parsed); ValidationError if no longer valid."""
+    params = validate_declarations(declarations)
+    ids = {p.name: stored.get(p.name) for p in params if p.type == "dataset" and stored.get(p.name)}
+    contents = await report_datasets.load(conn, workspace_id, [str(v) for v in ids.values()])
+    values = dict(stored)
+    for name, ident in ids.items():
+        if str(ident) not in contents:
+            raise ValidationError(f"{name}: the dataset {ident} no longer exists", details={name: "missing dataset"})
+        values[name] = contents[str(ident)]
+    return validate_parameters(params, values, dataset_limits=report_datasets.LIMITS)
+
+
+async def get(conn: AsyncConnection, workspace_id: str, run_id: str) -> dict[str, Any]:
+    cur = await conn.execute(query("run_get"), {"id": run_id, "workspace_id": workspace_id})
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no run {run_id} in this workspace")
+    return row  # type: ignore[return-value]
+
+
+async def get_report(conn: AsyncConnection, workspace_id: str, run_id: str) -> dict[str, Any]:
+    cur = await conn.execute(query("run_get_report"), {"id": run_id, "workspace_id": workspace_id})
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no run {run_id} in this workspace")
+    return row  # type: ignore[return-value]
+
+
+async def list_recent(conn: AsyncConnection, workspace_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    cur = await conn.execute(query("run_list_recent"), {"workspace_id": workspace_id, "limit": limit})
+    return await cur.fetchall()  # type: ignore[return-value]
+
+
+def run_id(raw: str) -> str:
+    """A path's run id, canonical; 404 (not 422) for anything that is not a UUID, as for unknown ids."""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise NotFound(f"no run {raw!r}: run ids are UUIDs") from None
+
+
+def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The API's view of a run, with links to its report in every format."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key == "workspace_id":
+            continue
+        if isinstance(value, dt.datetime):
+            value = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        out[key] = value
+    out["exports"] = list(row.get("exports") or [])
+    out["links"] = {"self": f"/api/runs/{out['id']}", "events": f"/api/runs/{out['id']}/events",
+                    "page": f"/runs/{out['id']}"}
+    if row.get("status") == "COMPLETED":
+        out["links"]["report"] = {fmt: f"/api/runs/{out['id']}/report?format={fmt}"
+                                  for fmt in ("html", "pdf", "md", "csv")}
+    return out

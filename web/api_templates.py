@@ -1,0 +1,89 @@
+"""JSON API for templates: list, create, read (any version), edit (= a new version), archive."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from common import report_templates
+from common.errors import NotFound, ValidationError
+from common.report_templates import TemplateInput
+from web.request_body import read_json
+from web.state import AppState
+
+MAX_BODY = 512 * 1024
+
+
+def template_id(request: Request) -> str:
+    raw = request.path_params["template_id"]
+    ident = report_templates.parse_id(raw)
+    if ident is None:
+        raise NotFound(f"no template {raw!r}: template ids are UUIDs")
+    return ident
+
+
+def _version(request: Request) -> int | None:
+    raw = request.query_params.get("version")
+    if raw is None:
+        return None
+    if not raw.isdigit() or not 1 <= int(raw) <= 1_000_000:
+        raise ValidationError("version: must be a positive integer", details={"version": "a positive integer"})
+    return int(raw)
+
+
+async def list_templates(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.rg
+    async with state.connection() as conn:
+        rows = await report_templates.list_templates(conn, state.workspace_id)
+    return JSONResponse({"templates": [report_templates.to_json(r) for r in rows]})
+
+
+async def create_template(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.rg
+    new = TemplateInput.from_json(await read_json(request, MAX_BODY))
+    if new.base_version is not None:
+        raise ValidationError("base_version: only for edits", details={"base_version": "only for edits (PUT)"})
+    async with state.connection() as conn:
+        created = await report_templates.create(conn, state.workspace_id, new)
+        assert created is not None
+        row = await report_templates.get(conn, state.workspace_id, created)
+    return JSONResponse(report_templates.to_json(row), status_code=201,
+                        headers={"Location": f"/api/templates/{created}"})
+
+
+async def get_template(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.rg
+    ident = template_id(request)
+    async with state.connection() as conn:
+        row = await report_templates.get(conn, state.workspace_id, ident, _version(request))
+        versions = await report_templates.versions(conn, state.workspace_id, ident)
+    body = report_templates.to_json(row)
+    body["versions"] = [{"version": v["version"], "created_at": v["created_at"].isoformat()} for v in versions]
+    return JSONResponse(body)
+
+
+async def update_template(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.rg
+    ident = template_id(request)
+    edit = TemplateInput.from_json(await read_json(request, MAX_BODY))
+    async with state.connection() as conn:
+        await report_templates.new_version(conn, state.workspace_id, ident, edit)
+        row = await report_templates.get(conn, state.workspace_id, ident)
+    return JSONResponse(report_templates.to_json(row))
+
+
+async def archive_template(request: Request) -> Response:
+    state: AppState = request.app.state.rg
+    async with state.connection() as conn:
+        await report_templates.archive(conn, state.workspace_id, template_id(request))
+    return Response(status_code=204)
+
+
+ROUTES = [
+    Route("/api/templates", list_templates, methods=["GET"]),
+    Route("/api/templates", create_template, methods=["POST"]),
+    Route("/api/templates/{template_id}", get_template, methods=["GET"]),
+    Route("/api/templates/{template_id}", update_template, methods=["PUT"]),
+    Route("/api/templates/{template_id}", archive_template, methods=["DELETE"]),
+]

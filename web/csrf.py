@@ -1,0 +1,115 @@
+"""CSRF protection: a signed double-submit cookie for forms, a custom header for API uploads.
+
+Why each rule holds:
+- HTML forms (``application/x-www-form-urlencoded`` or ``multipart/form-data``) can be posted by any
+  site. A page form therefore carries ``csrf_token``, which must equal the ``rg_csrf`` cookie (a
+  cross-site page can neither read that cookie nor set it: ``SameSite=Strict``, ``HttpOnly``) and carry
+  a valid HMAC of this deployment's secret (so a cookie planted by a sibling subdomain is useless).
+- The JSON API requires ``Content-Type: application/json``, which a cross-site form cannot send, and
+  cross-site ``fetch`` with that type needs a CORS preflight that this server never grants.
+- Multipart API calls (``POST /api/datasets``, ``POST /api/runs`` with files) carry the token in the
+  ``X-CSRF-Token`` header instead (``GET /api/csrf`` hands one out). A custom header, like a JSON type,
+  cannot be sent cross-site without a preflight; the signature is checked so the header is not a mere flag.
+The secret is shared by all web instances through the ``app_secrets`` table (created by the first).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from common.errors import AppError
+from common.sql import query
+
+COOKIE = "rg_csrf"
+FIELD = "csrf_token"
+HEADER = "x-csrf-token"
+
+
+class CsrfRejected(AppError):
+    status = 403
+    code = "csrf_rejected"
+
+
+async def _secret(request: Request) -> bytes:
+    cached: bytes | None = getattr(request.app.state, "csrf_secret", None)
+    if cached:
+        return cached
+    state = request.app.state.rg
+    async with state.connection() as conn:
+        for _ in range(2):  # a concurrent first insert can hide the row from this statement's snapshot
+            cur = await conn.execute(query("app_secret_ensure"), {"name": "csrf", "value": secrets.token_bytes(32)})
+            row = await cur.fetchone()
+            if row is not None:
+                break
+    if row is None:
+        raise AppError("could not read the CSRF secret; try again", code="csrf_unavailable")
+    request.app.state.csrf_secret = bytes(row["value"])  # type: ignore[call-overload]
+    return request.app.state.csrf_secret  # type: ignore[no-any-return]
+
+
+def _sign(secret: bytes, nonce: str) -> str:
+    mac = hmac.new(secret, nonce.encode(), hashlib.sha256).digest()[:18]
+    return base64.urlsafe_b64encode(mac).decode()
+
+
+def _valid(secret: bytes, token: str | None) -> bool:
+    if not token or token.count(".") != 1 or len(token) > 200:
+        return False
+    nonce, sig = token.split(".")
+    return hmac.compare_digest(_sign(secret, nonce), sig)
+
+
+async def token_for(request: Request) -> str:
+    """The token for this browser: its cookie's when valid, else a new one (``set_cookie`` sends it)."""
+    secret = await _secret(request)
+    current = request.cookies.get(COOKIE)
+    if _valid(secret, current):
+        assert current is not None
+        return current
+    nonce = secrets.token_urlsafe(18)
+    return f"{nonce}.{_sign(secret, nonce)}"
+
+
+def set_cookie(response: Response, token: str) -> None:
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/", max_age=7 * 24 * 3600)
+
+
+async def check_form(request: Request, submitted: object) -> None:
+    """A page form's token: equal to the cookie, and signed by us."""
+    secret = await _secret(request)
+    cookie = request.cookies.get(COOKIE)
+    if not (isinstance(submitted, str) and cookie and hmac.compare_digest(submitted, cookie)
+            and _valid(secret, submitted)):
+        raise CsrfRejected("the form's CSRF token is missing or does not match; reload the page and try again")
+
+
+async def check_header(request: Request) -> None:
+    """An API upload's ``X-CSRF-Token`` header: a token signed by us."""
+    if not _valid(await _secret(request), request.headers.get(HEADER)):
+        raise CsrfRejected("multipart requests need an X-CSRF-Token header (get one from GET /api/csrf)")
+
+
+async def check_multipart(request: Request, form_token: object) -> None:
+    """API multipart: the header, or (from our own pages) the double-submitted form field."""
+    if request.headers.get(HEADER):
+        await check_header(request)
+    else:
+        await check_form(request, form_token)
+
+
+async def csrf_endpoint(request: Request) -> JSONResponse:
+    token = await token_for(request)
+    response = JSONResponse({"csrf_token": token, "header": "X-CSRF-Token"})
+    set_cookie(response, token)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+ROUTES = [Route("/api/csrf", csrf_endpoint, methods=["GET"])]

@@ -1,0 +1,45 @@
+"""The run page: live status (``static/run.js``: SSE, falling back to polling), the report, downloads.
+
+The report is shown inline as the sanitised HTML the worker stored (nh3 allow-list at render time; our
+charts are the only SVG), under the page's CSP that allows no inline script at all. ``/fragment`` serves
+just that HTML so the page can insert it when the run completes, without a reload.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from common import report_datasets, runs
+from common.errors import Conflict
+from web.page_render import page
+from web.state import AppState
+
+
+async def run_page(request: Request) -> Response:
+    state: AppState = request.app.state.rg
+    ident = runs.run_id(request.path_params["run_id"])
+    async with state.connection() as conn:
+        run = await runs.get(conn, state.workspace_id, ident)
+        report = await runs.get_report(conn, state.workspace_id, ident) if run["status"] == "COMPLETED" else None
+        files = await report_datasets.describe(conn, state.workspace_id,
+                                               [str(v) for v in run["parameters"].values() if isinstance(v, str)])
+    return await page(request, "run.html", {"run": run, "report_html": report and report["report_html"],
+                                            "files": files})
+
+
+async def fragment(request: Request) -> Response:
+    state: AppState = request.app.state.rg
+    ident = runs.run_id(request.path_params["run_id"])
+    async with state.connection() as conn:
+        report = await runs.get_report(conn, state.workspace_id, ident)
+    if report["status"] != "COMPLETED" or report["report_html"] is None:
+        raise Conflict(f"run {ident} has no report yet")
+    return HTMLResponse(report["report_html"], headers={"Cache-Control": "private, max-age=300"})
+
+
+ROUTES = [
+    Route("/runs/{run_id}", run_page, methods=["GET"]),
+    Route("/runs/{run_id}/fragment", fragment, methods=["GET"]),
+]

@@ -1,0 +1,190 @@
+"""Template pages: list, editor (new and edit, with "Save and preview"), archive, and the run form.
+
+The run form is generated from the template's parameter declarations: one input per parameter, typed
+(number, date, choice, yes/no, text), and for a dataset either the template's sample CSV or an upload.
+Errors come back beside each field (the same per-field messages as the JSON API's 422).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from common import report_datasets, report_templates, runs
+from common.errors import Conflict, ValidationError
+from common.report_templates import TemplateInput
+from common.runs import Upload
+from web import csrf
+from web.api_runs import file_bytes, read_multipart
+from web.api_templates import template_id
+from web.page_render import page
+from web.state import AppState
+
+NEW_BODY = """# {{ title }}
+
+{% set total = sales | sum("revenue") %}
+Total revenue: **{{ total | number }}** over {{ sales | count }} rows.
+
+{{ bar_chart(sales | aggregate("month", "revenue"), "month", "revenue", title="Revenue by month") }}
+"""
+NEW_PARAMETERS = [{"name": "title", "type": "text", "label": "Title", "default": "My report"},
+                  {"name": "sales", "type": "dataset", "label": "Sales CSV", "required": True}]
+
+
+async def list_page(request: Request) -> Response:
+    state: AppState = request.app.state.rg
+    async with state.connection() as conn:
+        rows = await report_templates.list_templates(conn, state.workspace_id)
+    return await page(request, "templates.html", {"templates": rows})
+
+
+def _editor_form(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
+    """The editor's fields as the API's JSON; a parameters text that is not JSON is a field error."""
+    errors: dict[str, str] = {}
+    raw = str(form.get("parameters") or "[]")
+    try:
+        parameters = json.loads(raw)
+    except ValueError as exc:
+        parameters = []
+        errors["parameters"] = f"Not valid JSON: {exc}"
+    data: dict[str, Any] = {"name": form.get("name") or "", "description": form.get("description") or "",
+                            "body": str(form.get("body") or "").replace("\r\n", "\n"), "parameters": parameters}
+    base = str(form.get("base_version") or "")
+    if base.isdigit():
+        data["base_version"] = int(base)
+    return data, errors
+
+
+async def _editor(request: Request, template: dict[str, Any] | None, data: dict[str, Any] | None = None,
+                  errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    if data is None:
+        source = template or {"name": "", "description": "", "body": NEW_BODY, "parameters": NEW_PARAMETERS}
+        data = {**source, "parameters": source["parameters"]}
+    params_text = data["parameters"] if isinstance(data["parameters"], str) else json.dumps(
+        data["parameters"], indent=2)
+    return await page(request, "template_edit.html", {"template": template, "data": data,
+                                                      "parameters_text": params_text, "errors": errors or {}},
+                      status_code=status_code)
+
+
+async def new_page(request: Request) -> Response:
+    return await _editor(request, None)
+
+
+async def edit_page(request: Request) -> Response:
+    state: AppState = request.app.state.rg
+    async with state.connection() as conn:
+        template = await report_templates.get(conn, state.workspace_id, template_id(request))
+    return await _editor(request, template)
+
+
+async def save(request: Request) -> Response:
+    """Create (``/templates``) or edit (``/templates/{id}``); "preview" then starts a run with defaults."""
+    state: AppState = request.app.state.rg
+    form = await request.form(max_files=0, max_fields=20, max_part_size=512 * 1024)
+    await csrf.check_form(request, form.get(csrf.FIELD))
+    data, errors = _editor_form(form)
+    ident = template_id(request) if "template_id" in request.path_params else None
+    async with state.connection() as conn:
+        template = await report_templates.get(conn, state.workspace_id, ident) if ident else None
+        try:
+            edit = TemplateInput.from_json(data)
+            if errors:
+                raise ValidationError("invalid", details=errors)
+            if ident is None:
+                ident = await report_templates.create(conn, state.workspace_id, edit)
+                assert ident is not None
+            elif _changed(template, edit):
+                await report_templates.new_version(conn, state.workspace_id, ident, edit)
+        except (ValidationError, Conflict) as exc:
+            details = exc.details if isinstance(exc.details, dict) else {"form": exc.message}
+            return await _editor(request, template, data, {**details, **errors}, status_code=422)
+        if form.get("action") != "preview":
+            return RedirectResponse(f"/templates/{ident}", status_code=303)
+        current = await report_templates.get(conn, state.workspace_id, ident)
+        try:
+            run = await runs.create(conn, state.workspace_id, ident, _default_values(current))
+        except ValidationError:
+            return RedirectResponse(f"/templates/{ident}/run", status_code=303)  # it needs the user's input
+    return RedirectResponse(f"/runs/{run['id']}", status_code=303)
+
+
+def _changed(template: dict[str, Any] | None, edit: TemplateInput) -> bool:
+    """A save without changes (e.g. "preview" again) does not make a new version."""
+    if template is None:
+        return True
+    return (template["name"], template["description"], template["body"], template["parameters"]) != (
+        edit.name, edit.description, edit.body, edit.parameters)
+
+
+def _default_values(template: dict[str, Any]) -> dict[str, Any]:
+    samples = template.get("sample_datasets") or {}
+    return {p["name"]: samples[p["name"]] for p in template["parameters"]
+            if p["type"] == "dataset" and p["name"] in samples}
+
+
+async def archive(request: Request) -> Response:
+    state: AppState = request.app.state.rg
+    form = await request.form(max_files=0, max_fields=5)
+    await csrf.check_form(request, form.get(csrf.FIELD))
+    async with state.connection() as conn:
+        await report_templates.archive(conn, state.workspace_id, template_id(request))
+    return RedirectResponse("/templates", status_code=303)
+
+
+async def _run_form(request: Request, template: dict[str, Any], values: dict[str, Any] | None = None,
+                    errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    state: AppState = request.app.state.rg
+    samples = template.get("sample_datasets") or {}
+    async with state.connection() as conn:
+        described = await report_datasets.describe(conn, state.workspace_id, samples.values())
+    sample_files = {name: described.get(ident) for name, ident in samples.items()}
+    return await page(request, "run_form.html", {
+        "template": template, "values": values or {}, "errors": errors or {}, "samples": samples,
+        "sample_files": sample_files}, status_code=status_code)
+
+
+async def run_form(request: Request) -> Response:
+    state: AppState = request.app.state.rg
+    async with state.connection() as conn:
+        template = await report_templates.get(conn, state.workspace_id, template_id(request))
+    return await _run_form(request, template)
+
+
+async def start_run(request: Request) -> Response:
+    state: AppState = request.app.state.rg
+    ident = template_id(request)
+    form = await read_multipart(request)
+    await csrf.check_form(request, form.get(csrf.FIELD))
+    values: dict[str, Any] = {}
+    uploads: dict[str, Upload] = {}
+    for key, value in form.multi_items():
+        if key.startswith("p.") and isinstance(value, str):
+            values[key[2:]] = value  # the last value wins: a checkbox after its hidden "false"
+        elif key.startswith("file.") and isinstance(value, UploadFile) and value.filename:
+            uploads[key[5:]] = Upload(value.filename, value.content_type, await file_bytes(value))
+    async with state.connection() as conn:
+        template = await report_templates.get(conn, state.workspace_id, ident)
+        try:
+            run = await runs.create(conn, state.workspace_id, ident, values, uploads)
+        except (ValidationError, Conflict) as exc:
+            details = exc.details if isinstance(exc.details, dict) else {"form": exc.message}
+            return await _run_form(request, template, values, details, status_code=422)
+    return RedirectResponse(f"/runs/{run['id']}", status_code=303)
+
+
+ROUTES = [
+    Route("/templates", list_page, methods=["GET"]),
+    Route("/templates", save, methods=["POST"]),
+    Route("/templates/new", new_page, methods=["GET"]),
+    Route("/templates/{template_id}", edit_page, methods=["GET"]),
+    Route("/templates/{template_id}", save, methods=["POST"]),
+    Route("/templates/{template_id}/archive", archive, methods=["POST"]),
+    Route("/templates/{template_id}/run", run_form, methods=["GET"]),
+    Route("/templates/{template_id}/run", start_run, methods=["POST"]),
+]

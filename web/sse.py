@@ -1,0 +1,166 @@
+"""Live run status: one LISTEN connection per web process, fanned out to Server-Sent Event streams.
+
+``EventHub`` holds a dedicated session connection LISTENing on ``job_events`` (the job status trigger,
+plus the START_RUN handler's progress events) and wakes the subscribers of the event's ``run_id``. An
+event only says "look again": each stream re-reads the run from the database and sends it when it
+changed, so a lost or coalesced notification costs nothing but latency. Streams also re-read on every
+heartbeat (and every 2 s while the listener is down), send a heartbeat comment so proxies keep the
+connection, and end after the run's final state (the browser's EventSource then stops; the page falls
+back to polling ``GET /api/runs/{id}`` when EventSource is missing or fails).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from common import db, runs
+from web.state import AppState
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 15.0
+DOWN_RECHECK_SECONDS = 2.0
+MAX_STREAM_SECONDS = 30 * 60.0  # then the browser reconnects by itself (EventSource retry)
+CHANNEL = "job_events"
+
+
+class EventHub:
+    """The process's one listener; ``subscribe(run_id)`` gives a queue that is poked on each event."""
+
+    def __init__(self, url: str, workspace_id: str) -> None:
+        self.url = url
+        self.workspace_id = workspace_id
+        self.connected = asyncio.Event()
+        self._subscribers: dict[str, set[asyncio.Queue[None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sse-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def subscribe(self, run_id: str) -> asyncio.Queue[None]:
+        queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
+        self._subscribers.setdefault(run_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, run_id: str, queue: asyncio.Queue[None]) -> None:
+        subs = self._subscribers.get(run_id)
+        if subs is not None:
+            subs.discard(queue)
+            if not subs:
+                del self._subscribers[run_id]
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())
+
+    def publish(self, run_id: str | None) -> None:
+        """Poke the subscribers of ``run_id`` (None: everyone, after a reconnect may have lost events)."""
+        targets = self._subscribers.values() if run_id is None else [self._subscribers.get(run_id, set())]
+        for subs in list(targets):
+            for queue in list(subs):
+                with contextlib.suppress(asyncio.QueueFull):  # already poked: one re-read covers both
+                    queue.put_nowait(None)
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                conn = await db.connect_async(self.url, application_name="report-generator-web-events")
+            except Exception as exc:
+                failures += 1
+                log.warning("event listener cannot connect (%s); retrying", exc)
+                await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
+                continue
+            try:
+                await conn.execute(f"LISTEN {CHANNEL}")
+                failures = 0
+                self.connected.set()
+                self.publish(None)
+                await self._listen(conn)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("event listener lost its connection (%s); reconnecting", exc)
+            finally:
+                self.connected.clear()
+                with contextlib.suppress(Exception):
+                    await conn.close()
+            await asyncio.sleep(0.2)
+
+    async def _listen(self, conn: object) -> None:
+        while True:
+            async for notify in conn.notifies(timeout=HEARTBEAT_SECONDS):  # type: ignore[attr-defined]
+                self._dispatch(notify.payload)
+            await conn.execute("SELECT 1")  # type: ignore[attr-defined]  # a dead connection raises here
+
+    def _dispatch(self, payload: str) -> None:
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            return
+        if isinstance(event, dict) and event.get("run_id") and event.get("workspace_id") == self.workspace_id:
+            self.publish(str(event["run_id"]))
+
+
+async def wait_for_change(hub: EventHub, queue: asyncio.Queue[None], timeout: float) -> bool:
+    """True when poked before ``timeout``; re-check sooner while the listener is down."""
+    limit = timeout if hub.connected.is_set() else min(timeout, DOWN_RECHECK_SECONDS)
+    try:
+        await asyncio.wait_for(queue.get(), limit)
+        return True
+    except TimeoutError:
+        return False
+
+
+def _frame(event: str, data: str) -> str:
+    return f"event: {event}\ndata: {data}\n\n"
+
+
+async def run_events(request: Request) -> StreamingResponse:
+    state: AppState = request.app.state.rg
+    hub: EventHub = request.app.state.events
+    run_id = runs.run_id(request.path_params["run_id"])
+    async with state.connection() as conn:
+        await runs.get(conn, state.workspace_id, run_id)  # 404 before the stream starts
+
+    async def stream() -> AsyncIterator[str]:
+        queue = hub.subscribe(run_id)
+        try:
+            yield "retry: 2000\n: connected\n\n"
+            last = ""
+            started = time.monotonic()
+            while time.monotonic() - started < MAX_STREAM_SECONDS:
+                async with state.connection() as conn:
+                    row = await runs.get(conn, state.workspace_id, run_id)
+                payload = json.dumps(runs.to_json(row))
+                if payload != last:
+                    last = payload
+                    yield _frame("run", payload)
+                if row["status"] in runs.FINAL:
+                    yield _frame("end", json.dumps({"status": row["status"]}))
+                    return
+                if not await wait_for_change(hub, queue, HEARTBEAT_SECONDS):
+                    yield ": heartbeat\n\n"
+        finally:
+            hub.unsubscribe(run_id, queue)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+ROUTES = [Route("/api/runs/{run_id}/events", run_events, methods=["GET"])]

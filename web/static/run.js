@@ -1,0 +1,82 @@
+// Live status of a run: Server-Sent Events from /api/runs/{id}/events, falling back to polling
+// GET /api/runs/{id} when EventSource is missing or the stream fails. When the run completes, the
+// report's sanitised HTML is fetched and shown in place: no reload. (A static file: the CSP allows
+// no inline script.)
+(function () {
+  "use strict";
+  var root = document.getElementById("run");
+  if (!root) { return; }
+  var runId = root.getAttribute("data-run-id");
+  var FINAL = { COMPLETED: true, FAILED: true, CANCELLED: true };
+  var statusEl = document.getElementById("run-status");
+  var progressEl = document.getElementById("run-progress");
+  var liveEl = document.getElementById("run-live");
+  var errorEl = document.getElementById("run-error");
+  var reportEl = document.getElementById("report");
+  var downloadsEl = document.getElementById("downloads");
+  var shownReport = reportEl.children.length > 0;
+  var pollTimer = null;
+  var source = null;
+
+  function show(run) {
+    statusEl.textContent = run.status;
+    statusEl.className = "badge " + run.status;
+    root.setAttribute("data-status", run.status);
+    progressEl.value = run.progress || 0;
+    progressEl.hidden = !!FINAL[run.status];
+    if (run.error) {
+      document.getElementById("run-error-message").textContent = run.error.message || "";
+      document.getElementById("run-error-where").textContent = run.error.line ? "at template line " + run.error.line : "";
+      errorEl.hidden = false;
+    }
+    if (run.status === "COMPLETED") {
+      downloadsEl.hidden = false;
+      if (!shownReport) { loadReport(); }
+    }
+    if (FINAL[run.status]) { stop(); }
+  }
+
+  function loadReport() {
+    shownReport = true;
+    fetch("/runs/" + runId + "/fragment", { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
+      .then(function (html) {
+        // Sanitised by the server (nh3 allow-list) and inert under the page's CSP.
+        reportEl.innerHTML = html;
+        root.setAttribute("data-report", "shown");
+      })
+      .catch(function () { shownReport = false; liveEl.textContent = "Could not load the report; reload the page."; });
+  }
+
+  function stop() {
+    if (source) { source.close(); source = null; }
+    if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+  }
+
+  function poll() {
+    liveEl.textContent = "(checking every second)";
+    root.setAttribute("data-live", "polling");
+    if (pollTimer) { return; }
+    pollTimer = setInterval(function () {
+      fetch("/api/runs/" + runId, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.json(); })
+        .then(show)
+        .catch(function () { /* try again on the next tick */ });
+    }, 1000);
+  }
+
+  if (FINAL[root.getAttribute("data-status")]) {
+    if (root.getAttribute("data-status") === "COMPLETED" && !shownReport) { loadReport(); }
+    return;
+  }
+  if (!window.EventSource) { poll(); return; }
+  var received = false;
+  source = new EventSource("/api/runs/" + runId + "/events");
+  root.setAttribute("data-live", "sse");
+  source.addEventListener("run", function (e) { received = true; show(JSON.parse(e.data)); });
+  source.addEventListener("end", function () { stop(); });
+  source.onerror = function () {
+    // The browser retries by itself; if the stream never worked, poll instead.
+    if (!received || source.readyState === EventSource.CLOSED) { stop(); poll(); }
+  };
+}());
