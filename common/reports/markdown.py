@@ -9,6 +9,7 @@ own charts put in place of their random tokens, so trusted SVG survives and forg
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,6 +23,8 @@ _TAGS = (set(nh3.ALLOWED_TAGS) - {"img", "area", "map"}) | {"tfoot"}
 _ATTRIBUTES = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items() if tag in _TAGS}
 _ATTRIBUTES["th"] = _ATTRIBUTES.get("th", set()) | {"style"}
 _ATTRIBUTES["td"] = _ATTRIBUTES.get("td", set()) | {"style"}
+_ALIGN_STYLE = re.compile(r' style="text-align:\s*(left|center|right);?\s*"')
+_ANY_STYLE = re.compile(r' style="[^"]*"')
 
 
 @dataclass
@@ -52,11 +55,18 @@ def sanitize_html(html: str) -> str:
     )
 
 
+def _align_classes(html: str) -> str:
+    """Cell alignment as classes (``align-right``), not ``style`` attributes: the pages' CSP allows no
+    inline style, and the sanitiser has already reduced every style to a text-align (or nothing)."""
+    html = _ALIGN_STYLE.sub(r' class="align-\1"', html)
+    return _ANY_STYLE.sub("", html)
+
+
 def markdown_to_html(markdown: str, charts: Sequence[Chart] = ()) -> tuple[str, list[ReportTable]]:
     """Render, sanitise, then insert ``charts``; returns the HTML and the tables found."""
     parser = _parser()
     tokens = parser.parse(markdown)
-    html = sanitize_html(parser.renderer.render(tokens, parser.options, {}))
+    html = _align_classes(sanitize_html(parser.renderer.render(tokens, parser.options, {})))
     for chart in charts:
         figure = f'<figure class="chart">{chart.svg}</figure>'
         html = html.replace(f"<p>{chart.token}</p>", figure).replace(chart.token, chart.svg)

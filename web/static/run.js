@@ -15,6 +15,7 @@
   var reportEl = document.getElementById("report");
   var downloadsEl = document.getElementById("downloads");
   var shownReport = reportEl.children.length > 0;
+  if (shownReport) { root.setAttribute("data-report", "shown"); }
   var pollTimer = null;
   var source = null;
 

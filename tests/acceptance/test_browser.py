@@ -1,0 +1,126 @@
+"""A real browser (Playwright driving Debian's chromium) through the product, as a newcomer would use it.
+
+Mandatory in CI: with ``CI`` or ``REPORTGEN_REQUIRE_BROWSER=1`` set, a missing chromium or playwright
+fails the test (``.ci/setup.d/chromium.sh`` installs chromium); elsewhere it is skipped with the reason.
+Screenshots go to a temporary directory, or to ``docs/screenshots/`` with ``REPORTGEN_SAVE_SCREENSHOTS=1``
+(that is how the committed ones were made).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pypdf
+import pytest
+
+from common.reports import load_examples
+from tests.support.processes import ROOT, Service, wait_for
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SALES = next(e for e in load_examples() if e.slug == "monthly_sales")
+BODY = """# {{ title }}
+
+Total revenue: **{{ sales | sum("revenue") | number }}**
+
+{{ bar_chart(sales | aggregate("month", "revenue"), "month", "revenue", title="Revenue by month") }}
+"""
+PARAMETERS = '[{"name": "title", "type": "text", "default": "Browser report"},\n' \
+             ' {"name": "sales", "type": "dataset", "required": true}]'
+
+
+def browser_required() -> bool:
+    return bool(os.environ.get("CI")) or os.environ.get("REPORTGEN_REQUIRE_BROWSER") == "1"
+
+
+def launch(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    problem = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        problem = f"playwright is not installed ({exc})"
+    if problem is None and not CHROMIUM.exists():
+        problem = f"{CHROMIUM} is missing (apt-get install chromium)"
+    if problem:
+        if browser_required():
+            pytest.fail(f"the browser test is mandatory here (CI / REPORTGEN_REQUIRE_BROWSER): {problem}")
+        pytest.skip(problem)
+    with sync_playwright() as playwright:
+        instance = launch(playwright)
+        yield instance
+        instance.close()
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    if os.environ.get("REPORTGEN_SAVE_SCREENSHOTS") == "1":
+        target = ROOT / "docs" / "screenshots"
+        target.mkdir(parents=True, exist_ok=True)
+        return target
+    return tmp_path
+
+
+def test_newcomer_writes_a_template_runs_it_and_downloads_the_pdf(database_url: str, services: Any,
+                                                                  browser: Any, tmp_path: Path) -> None:
+    web: Service = services("web", database_url)
+    shots = screenshot_dir(tmp_path)
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    page.goto(f"{web.base_url}/templates")
+    wait_for(lambda: page.reload() or page.locator("text=Monthly sales summary").count() > 0, timeout=20,
+             interval=0.3, message="the examples are listed")
+
+    page.click("text=New template")
+    page.fill("#name", "Browser sales")
+    page.fill("#body", BODY)
+    page.fill("#parameters", PARAMETERS)
+    page.click("button[value=save]")
+    page.click("text=Run this template")
+    page.fill("#p-title", "Quarterly revenue")
+    page.set_input_files("#p-sales", files=[{"name": "sales.csv", "mimeType": "text/csv",
+                                              "buffer": SALES.datasets["sales"][1]}])
+    page.click("#run-button")
+    page.wait_for_url("**/runs/*")
+    # No worker yet: the page shows the run waiting, then follows it live once a worker starts.
+    assert page.inner_text("#run-status") == "QUEUED"
+    page.evaluate("window.__sameDocument = true")
+    services("worker", database_url)
+    page.wait_for_selector("#run-status.COMPLETED", timeout=60_000)
+    page.wait_for_selector("#run[data-report=shown] #report h1", timeout=10_000)
+    assert page.evaluate("window.__sameDocument === true"), "the page reloaded instead of updating live"
+    assert page.get_attribute("#run", "data-live") == "sse"
+    assert page.inner_text("#report h1") == "Quarterly revenue"
+    assert page.locator("#report svg").count() == 1
+
+    with page.expect_download(timeout=30_000) as download_info:
+        page.click("#download-pdf")
+    pdf_path = tmp_path / "report.pdf"
+    download_info.value.save_as(pdf_path)
+    text = "\n".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(pdf_path.read_bytes())).pages)
+    assert "Quarterly revenue" in text and "Total revenue" in text
+
+    # The shipped example with its sample CSV, for the README's screenshots.
+    page.goto(f"{web.base_url}/")
+    page.click("a[aria-label='Run Monthly sales summary']")
+    page.click("#run-button")
+    page.wait_for_selector("#run[data-report=shown] #report svg", timeout=60_000)
+    page.screenshot(path=str(shots / "run.png"), full_page=True)
+    page.goto(f"{web.base_url}/")
+    page.wait_for_selector("text=Recent runs")
+    page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+    assert (shots / "run.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (shots / "dashboard.png").stat().st_size > 10_000
+    assert not errors, errors  # no CSP violation, no failed request
+    context.close()
