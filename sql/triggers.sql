@@ -5,8 +5,11 @@
 --   collapse into a single notification: NOTIFY takes a database-wide lock at commit, and fewer
 --   notifying transactions means less contention. Workers never need the payload: they claim.
 --   Jobs inserted with run_at in the future do not notify; the worker wakes for them by its timer.
--- job_events: a status change of a job, as JSON {id, status, type, run_id, workspace_id}, for live pages
---   (SSE). Inserts do not send one: whoever inserts knows, and enqueueing stays free of a second NOTIFY.
+-- job_events: a status change of a job that belongs to a report run (its payload has a run_id), as JSON
+--   {id, status, type, run_id, workspace_id}, for the live run pages (SSE). Only run jobs notify: a NOTIFY
+--   in the worker's claim and completion transactions takes the database-wide notify lock at commit, and
+--   sending one for every job more than halved drain throughput (742 vs 1,714 jobs/s, one worker at
+--   concurrency 4, fsync on). Inserts do not send one: whoever inserts knows.
 
 CREATE OR REPLACE FUNCTION jobs_notify_queued() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -32,4 +35,5 @@ CREATE OR REPLACE TRIGGER jobs_queued_notify
 
 CREATE OR REPLACE TRIGGER jobs_event_notify_update
     AFTER UPDATE OF status ON jobs
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status) EXECUTE FUNCTION jobs_notify_event();
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status AND NEW.payload ? 'run_id')
+    EXECUTE FUNCTION jobs_notify_event();
