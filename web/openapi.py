@@ -9,6 +9,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from common.jobs import TIMEOUT_MIN_SECONDS, TYPE_PATTERN
+from web import openapi_reports
 from web.state import API_JOB_TYPES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -88,6 +89,10 @@ SPEC: dict[str, Any] = {
             "max_attempts": {"type": "integer"}}},
     }},
 }
+
+
+SPEC["paths"].update(openapi_reports.PATHS)
+SPEC["components"]["schemas"].update(openapi_reports.SCHEMAS)
 
 
 async def openapi(request: Request) -> JSONResponse:
