@@ -88,7 +88,8 @@ async def _serve_all(settings: Settings, url: str) -> None:
 
     metrics = Metrics()
     worker = build_worker(settings, url, metrics)
-    server = make_server(create_app(settings, url, metrics=metrics, migrate=False), settings.host, settings.port)
+    # Both halves migrate (the advisory lock serialises them); the web's start-up also seeds the examples.
+    server = make_server(create_app(settings, url, metrics=metrics), settings.host, settings.port)
 
     def stop() -> None:
         worker.request_stop()
