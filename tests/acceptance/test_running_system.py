@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from tests.support.databases import WORKSPACE, connect, handler_calls, insert_job, wait_status
@@ -118,3 +119,20 @@ def _listener_pid(url: str) -> int | None:
                            "AND application_name = 'report-generator-listener'").fetchone()
     return row["pid"] if row else None
 
+
+
+def test_serve_all_runs_web_and_worker_in_one_process_and_seeds_the_examples(database_url, tmp_path):
+    from tests.support.processes import Service
+
+    service = Service("reportgen.cli", database_url, args=("serve",), env={"SERVICE_MODE": "all"}, log_dir=tmp_path)
+    try:
+        service.start()
+        created = httpx.post(f"{service.base_url}/api/jobs", json={"type": "PING"}, timeout=5)
+        assert created.status_code == 201
+        wait_status(database_url, created.json()["id"], "COMPLETED", timeout=10)
+        wait_for(lambda: len(httpx.get(f"{service.base_url}/api/templates", timeout=5).json()["templates"]) >= 3,
+                 timeout=15, message="example templates created on first start")
+        assert service.metric("reportgen_listener_up") == 1, "one /metrics shows the worker half too"
+    finally:
+        service.stop()
+    assert service.process.returncode == 0

@@ -43,6 +43,7 @@ class Service:
 
     module: str
     database_url: str
+    args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     log_dir: Path = field(default_factory=lambda: Path(os.environ.get("TMPDIR", "/tmp")))
     port: int = field(default_factory=free_port)
@@ -61,7 +62,7 @@ class Service:
                "REPORTGEN_HANDLER_MODULES": "tests.support.handlers", "PYTHONPATH": str(ROOT), **self.env}
         env.pop("TEST_DATABASE_URL", None)
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", self.module], cwd=ROOT, env=env,
+            self.process = subprocess.Popen([sys.executable, "-m", self.module, *self.args], cwd=ROOT, env=env,
                                             stdout=log, stderr=subprocess.STDOUT)
         if wait_healthy:
             wait_for(self.healthy, timeout=30, message=f"{self.module} on port {self.port} to answer /healthz; "
