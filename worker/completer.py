@@ -9,11 +9,13 @@ completion is written, a job stays in the worker's set of held leases, so the he
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -33,6 +35,13 @@ class Finished:
 
 
 class Completer:
+    """Holds finished attempts until they are written, by its own task or riding along with a claim.
+
+    When the queue is busy, the worker's next claim takes the pending completions (``take()``) and
+    writes them in the claim's statement: one round trip, one commit, one WAL flush for both. What no claim takes
+    (the queue ran dry, or the worker is at capacity with long jobs) this task writes by itself.
+    """
+
     def __init__(self, pool: AsyncConnectionPool, worker_id: str, *,
                  on_written: Callable[[Finished, bool], None]) -> None:
         self.pool = pool
@@ -42,11 +51,36 @@ class Completer:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        self._in_flight = 0  # batches taken by a claim and not yet acknowledged
+        self._retry_now = asyncio.Event()  # the database is back: stop backing off
 
     def submit(self, finished: Finished) -> None:
         self.pending.append(finished)
         self._idle.clear()
         self._wake.set()
+
+    def retry_now(self) -> None:
+        self._retry_now.set()
+
+    def take(self) -> list[Finished]:
+        """Hand the pending completions to a caller that writes them (see ``write`` and ``settle``)."""
+        batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+        if batch:
+            self._in_flight += 1
+        return batch
+
+    def settle(self, batch: list[Finished], written: set[str] | None) -> None:
+        """The caller's transaction committed (``written``: ids still leased) or failed (None: retry)."""
+        if not batch:
+            return
+        self._in_flight -= 1
+        if written is None:
+            self.pending[:0] = batch  # keep them; leases still protect the jobs meanwhile
+            self._wake.set()
+        else:
+            for item in batch:
+                self.on_written(item, item.id in written)
+        self._update_idle()
 
     async def drained(self) -> None:
         """Wait until everything submitted so far is written (used at shutdown)."""
@@ -57,27 +91,36 @@ class Completer:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            await asyncio.sleep(0)  # let a claim that is about to run take these first
             while self.pending:
-                batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+                batch = self.take()
                 try:
-                    written = await self._write(batch)
+                    async with db.translate_errors_async(), self.pool.connection() as conn:
+                        written = await self.write(conn, batch)
                     failures = 0
                 except (DatabaseUnavailable, *db.TRANSIENT_ERRORS) as exc:
                     failures += 1
-                    self.pending[:0] = batch  # keep them; leases still protect the jobs meanwhile
-                    delay = min(5.0, 0.05 * 2 ** min(failures, 7))
+                    self.settle(batch, None)
+                    delay = min(1.0, 0.05 * 2 ** min(failures, 5))
                     log.warning("could not record %d completion(s) (%s); retrying in %.2f s", len(batch),
                                 str(exc)[:200], delay)
-                    await asyncio.sleep(delay)
+                    self._retry_now.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._retry_now.wait(), delay)
                     continue
-                for item in batch:
-                    self.on_written(item, item.id in written)
-            if not self.pending:
-                self._idle.set()
+                self.settle(batch, written)
+            self._update_idle()
 
-    async def _write(self, batch: list[Finished]) -> set[str]:
-        done = Jsonb([{"id": f.id, "attempts": f.attempts, "result": f.result} for f in batch])
-        async with db.translate_errors_async(), self.pool.connection() as conn:
-            cur = await conn.execute(query("job_complete_many_if_leased"),
-                                     {"done": done, "worker_id": self.worker_id})
-            return {str(row["id"]) for row in await cur.fetchall()}  # type: ignore[call-overload]
+    async def write(self, conn: AsyncConnection, batch: list[Finished]) -> set[str]:
+        """Record a batch on ``conn`` (in the caller's transaction, if any); returns the ids still leased."""
+        cur = await conn.execute(query("job_complete_many_if_leased"),
+                                 {"done": self.as_json(batch), "worker_id": self.worker_id})
+        return {str(row["id"]) for row in await cur.fetchall()}  # type: ignore[call-overload]
+
+    @staticmethod
+    def as_json(batch: list[Finished]) -> Jsonb:
+        return Jsonb([{"id": f.id, "attempts": f.attempts, "result": f.result} for f in batch])
+
+    def _update_idle(self) -> None:
+        if not self.pending and not self._in_flight:
+            self._idle.set()

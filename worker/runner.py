@@ -103,6 +103,9 @@ class Worker:
 
     def _on_listener_state(self, up: bool) -> None:
         self.metrics.listener_up.set(1 if up else 0)
+        if up:  # back from an outage: renew our leases before anyone's reaper sees them expire
+            self._heartbeat_now.set()
+            self.completer.retry_now()
         log.info("listener %s", "connected" if up else "disconnected", extra={"worker_id": self.worker_id})
 
     def _on_completion_written(self, finished: Finished, still_leased: bool) -> None:
@@ -212,10 +215,20 @@ class Worker:
         limit = self.concurrency - len(self.state.running) if limit is None else limit
         if limit <= 0:
             return 0
-        async with db.translate_errors_async(), self.pool.connection() as conn:
-            cur = await conn.execute(query("job_claim"), {"limit": limit, "worker_id": self.worker_id,
-                                                          "lease_seconds": self.lease})
-            rows = await cur.fetchall()
+        params: dict[str, Any] = {"limit": limit, "worker_id": self.worker_id, "lease_seconds": self.lease}
+        done = self.completer.take()  # finished jobs ride along: one statement, one commit for both
+        written: set[str] | None = None
+        try:
+            async with db.translate_errors_async(), self.pool.connection() as conn:
+                if done:
+                    params["done"] = self.completer.as_json(done)
+                    result = await (await conn.execute(query("job_complete_many_and_claim"), params)).fetchall()
+                    written = {str(r["id"]) for r in result if r["kind"] == "done"}  # type: ignore[call-overload]
+                    rows = [r for r in result if r["kind"] == "claimed"]  # type: ignore[call-overload]
+                else:
+                    rows = await (await conn.execute(query("job_claim"), params)).fetchall()
+        finally:
+            self.completer.settle(done, written)
         for row in rows:
             self._start(row)  # type: ignore[arg-type]
         return len(rows)

@@ -61,6 +61,38 @@ FROM jsonb_to_recordset(%(done)s) AS d(id uuid, attempts integer, result jsonb)
 WHERE j.id = d.id AND j.attempts = d.attempts AND j.locked_by = %(worker_id)s AND j.status = 'IN_PROGRESS'
 RETURNING j.id;
 
+-- job_complete_many_and_claim --
+-- The busy path in one statement, one round trip and one commit: record finished attempts (fenced, as
+-- job_complete_many_if_leased) and claim up to %(limit)s due jobs (as job_claim). Both parts see the
+-- same snapshot and touch disjoint rows (IN_PROGRESS vs QUEUED). Rows come back tagged: kind 'done' for
+-- each completion that was still leased, kind 'claimed' for each new claim.
+WITH done AS (
+    UPDATE jobs AS j
+    SET status = 'COMPLETED', result = d.result, error = NULL, completed_at = now(),
+        locked_by = NULL, lease_expires_at = NULL
+    FROM jsonb_to_recordset(%(done)s) AS d(id uuid, attempts integer, result jsonb)
+    WHERE j.id = d.id AND j.attempts = d.attempts AND j.locked_by = %(worker_id)s AND j.status = 'IN_PROGRESS'
+    RETURNING j.id
+), next AS (
+    SELECT id FROM jobs
+    WHERE status = 'QUEUED' AND run_at <= now()
+    ORDER BY priority DESC, run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs AS j
+    SET status = 'IN_PROGRESS', attempts = j.attempts + 1, locked_by = %(worker_id)s,
+        lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
+        started_at = now(), completed_at = NULL, cancel_requested_at = NULL
+    FROM next
+    WHERE j.id = next.id
+    RETURNING j.id, j.workspace_id, j.type, j.payload, j.attempts, j.max_attempts, j.timeout_seconds,
+              j.created_at, j.run_at, j.started_at
+)
+SELECT 'claimed' AS kind, * FROM claimed
+UNION ALL
+SELECT 'done', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM done;
+
 -- job_fail_if_leased --
 -- A failed attempt: back to QUEUED at %(retry_at_seconds)s from now while attempts remain, else FAILED.
 UPDATE jobs
