@@ -127,8 +127,9 @@ CREATE TABLE IF NOT EXISTS jobs (
 
 -- Claiming reads only this small index, however many finished jobs the table holds.
 CREATE INDEX IF NOT EXISTS jobs_claim_idx ON jobs (priority DESC, run_at, id) WHERE status = 'QUEUED';
--- The earliest future run_at (to wake when a delayed or backed-off job comes due) and queue age.
-CREATE INDEX IF NOT EXISTS jobs_queued_run_at_idx ON jobs (run_at) WHERE status = 'QUEUED';
+-- (No second index on queued jobs' run_at: with stale statistics the planner preferred it for the claim
+-- and sorted the whole queue to return a few rows. The next-due and oldest-age queries read this one.)
+DROP INDEX IF EXISTS jobs_queued_run_at_idx;
 -- Rescue of expired leases.
 CREATE INDEX IF NOT EXISTS jobs_lease_idx ON jobs (lease_expires_at) WHERE status = 'IN_PROGRESS';
 -- Listing and pruning.
@@ -137,6 +138,16 @@ CREATE INDEX IF NOT EXISTS jobs_finished_idx ON jobs (completed_at)
     WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
 -- Idempotent creation: one job per (workspace, dedup_key).
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_dedup_idx ON jobs (workspace_id, dedup_key) WHERE dedup_key IS NOT NULL;
+
+-- Workers that are waiting for work (free slots, nothing left to claim), one row each. The insert
+-- trigger NOTIFYs only while a row exists: a NOTIFY takes a database-wide lock that is held through the
+-- commit's WAL flush, so notifying on every insert serialises concurrent enqueuers; while every worker is
+-- busy nobody needs the wake-up (a busy worker claims again as soon as a slot frees). UNLOGGED: it is
+-- rebuilt by the workers within a poll interval, a crash only empties it, and its writes cost no WAL.
+CREATE UNLOGGED TABLE IF NOT EXISTS worker_waiting (
+    worker_id  text PRIMARY KEY,
+    since      timestamptz NOT NULL DEFAULT now()
+);
 
 CREATE OR REPLACE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

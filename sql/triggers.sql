@@ -5,6 +5,11 @@
 --   collapse into a single notification: NOTIFY takes a database-wide lock at commit, and fewer
 --   notifying transactions means less contention. Workers never need the payload: they claim.
 --   Jobs inserted with run_at in the future do not notify; the worker wakes for them by its timer.
+--   Only while some worker waits for work (a row in worker_waiting) is a NOTIFY sent at all: the lock a
+--   NOTIFY takes is held through the commit's WAL flush, so 16 concurrent enqueuers with a NOTIFY each
+--   ran at the speed of one (662 vs 4,030 jobs/s without the trigger). A waiting worker re-claims
+--   right after marking itself waiting, and once more a moment later, so an insert that read "nobody
+--   waits" just before is not left for the poll.
 -- job_events: a status change of a job that belongs to a report run (its payload has a run_id), as JSON
 --   {id, status, type, run_id, workspace_id}, for the live run pages (SSE). Only run jobs notify: a NOTIFY
 --   in the worker's claim and completion transactions takes the database-wide notify lock at commit, and
@@ -13,7 +18,8 @@
 
 CREATE OR REPLACE FUNCTION jobs_notify_queued() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF EXISTS (SELECT 1 FROM new_jobs WHERE status = 'QUEUED' AND run_at <= now()) THEN
+    IF EXISTS (SELECT 1 FROM new_jobs WHERE status = 'QUEUED' AND run_at <= now())
+       AND EXISTS (SELECT 1 FROM worker_waiting) THEN
         PERFORM pg_notify('jobs_queued', '');
     END IF;
     RETURN NULL;

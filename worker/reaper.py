@@ -1,4 +1,4 @@
-"""Rescues jobs whose lease ran out, and prunes old finished jobs.
+"""Rescues jobs whose lease ran out, prunes old finished jobs and the waiting rows of dead workers.
 
 Any worker may rescue any job: the one that held it died, hung, or lost its connection for longer than
 the lease. Pruning deletes finished jobs older than ``JOB_RETENTION_DAYS`` in small batches, so the
@@ -43,3 +43,9 @@ async def prune_finished(pool: AsyncConnectionPool, retention_seconds: float, *,
     if deleted:
         log.info("pruned %d finished jobs older than %.1f days", deleted, retention_seconds / 86400)
     return deleted
+
+
+async def prune_waiting(pool: AsyncConnectionPool, older_than_seconds: float) -> None:
+    """Forget workers that died while waiting; their rows would only cost needless NOTIFYs."""
+    async with db.translate_errors_async(), pool.connection() as conn:
+        await conn.execute(query("worker_waiting_prune"), {"older_than_seconds": older_than_seconds})

@@ -32,7 +32,7 @@ from worker.completer import Completer, Finished
 from worker.context import JobContext
 from worker.heartbeat import extend_leases
 from worker.listener import Listener
-from worker.reaper import prune_finished, rescue_expired
+from worker.reaper import prune_finished, prune_waiting, rescue_expired
 from worker.registry import Handler
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 ERROR_MAX_CHARS = 4000
 PRUNE_EVERY_SECONDS = 60.0
 RETRY_BACKOFF_CAP_SECONDS = 600.0
+LINGER_SECONDS = 0.025  # a second look after going idle, for inserts that were committing meanwhile
+WAITING_ROW_STALE_SECONDS = 600.0
 
 
 class UnknownJobType(Exception):
@@ -90,6 +92,7 @@ class Worker:
         self._heartbeat_now = asyncio.Event()
         self._stopping = asyncio.Event()
         self._side_tasks: list[asyncio.Task[None]] = []
+        self._marked_waiting = False
 
     # -- wiring -----------------------------------------------------------------------------------------
 
@@ -174,21 +177,37 @@ class Worker:
             try:
                 claimed = await self.run_once(free)
                 failures = 0
+                if claimed == free:  # the queue may hold more: claim again as soon as there is room
+                    await self._mark_busy()
+                    continue
+                log.debug("No jobs found")
+                await self._wait_for_work()
             except DatabaseUnavailable as exc:
                 failures += 1
                 self.metrics.database_errors.labels(operation="claim").inc()
                 delay = min(5.0, 0.1 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
                 log.warning("cannot claim jobs (%s); retrying in %.2f s", exc, delay)
                 await self._sleep(delay)
+
+    async def _wait_for_work(self) -> None:
+        """Sleep until a NOTIFY, the poll tick or the next due job, having told inserters to wake us.
+
+        An insert that read "nobody waits" just before we marked ourselves waiting sends no NOTIFY, and
+        our last claim may not have seen it yet (it was still committing): so claim once right after
+        marking, and once more a moment later, before the long sleep.
+        """
+        timeout = await self._mark_waiting()
+        if await self.run_once():
+            return
+        for pause in (LINGER_SECONDS, timeout - LINGER_SECONDS):
+            if pause <= 0:
                 continue
-            if claimed == free:
-                continue  # the queue may hold more: claim again as soon as there is room
-            log.debug("No jobs found")
-            timeout = await self._idle_timeout()
-            if await self._sleep(timeout):
+            if await self._sleep(pause):
                 self.metrics.wakeups.labels(source=self._wake_source).inc()
-            else:
-                self.metrics.wakeups.labels(source="poll").inc()
+                return
+            if pause == LINGER_SECONDS and await self.run_once():
+                return
+        self.metrics.wakeups.labels(source="poll").inc()
 
     async def _sleep(self, timeout: float) -> bool:
         """Wait for a wake-up or the timeout; True when woken."""
@@ -198,17 +217,24 @@ class Worker:
         except TimeoutError:
             return False
 
-    async def _idle_timeout(self) -> float:
+    async def _mark_waiting(self) -> float:
+        """Ask inserts to NOTIFY us; returns how long to sleep (the poll, or until the next due job)."""
         poll = self.settings.poll_interval_seconds * random.uniform(0.9, 1.0)
-        try:
-            async with db.translate_errors_async(), self.pool.connection() as conn:
-                row = await (await conn.execute(query("job_seconds_until_next_due"))).fetchone()
-        except DatabaseUnavailable:
-            return poll
+        async with db.translate_errors_async(), self.pool.connection() as conn:
+            row = await (await conn.execute(query("worker_wait"), {"worker_id": self.worker_id})).fetchone()
+        self._marked_waiting = True
         seconds = row["seconds"] if row else None  # type: ignore[call-overload]
         if seconds is None:
             return poll
         return max(0.05, min(poll, float(seconds)))
+
+    async def _mark_busy(self) -> None:
+        """Saturated: inserts need not NOTIFY us (we claim again whenever a slot frees)."""
+        if not self._marked_waiting:
+            return
+        async with db.translate_errors_async(), self.pool.connection() as conn:
+            await conn.execute(query("worker_busy"), {"worker_id": self.worker_id})
+        self._marked_waiting = False
 
     async def run_once(self, limit: int | None = None) -> int:
         """Claim up to ``limit`` due jobs (default: the free slots) and start them; returns how many."""
@@ -369,6 +395,8 @@ class Worker:
                 if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
                     last_prune = time.monotonic()
                     await prune_finished(self.pool, self.settings.job_retention_days * 86400)
+                    await prune_waiting(self.pool, max(WAITING_ROW_STALE_SECONDS,
+                                                       3 * self.settings.poll_interval_seconds))
             except DatabaseUnavailable as exc:
                 self.metrics.database_errors.labels(operation="reaper").inc()
                 log.debug("reaper skipped a round: %s", exc)
@@ -394,6 +422,8 @@ class Worker:
         for task in self._side_tasks:
             task.cancel()
         await asyncio.gather(*self._side_tasks, return_exceptions=True)
+        with contextlib.suppress(DatabaseUnavailable, TimeoutError):
+            await asyncio.wait_for(self._mark_busy(), 1.0)
         await self.pool.close(timeout=2.0)
         log.info("worker %s stopped", self.worker_id)
 

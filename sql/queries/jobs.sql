@@ -165,10 +165,23 @@ SET status = 'QUEUED', run_at = now(), completed_at = NULL, cancel_requested_at 
 WHERE id = %(id)s AND workspace_id = %(workspace_id)s AND status IN ('FAILED', 'CANCELLED')
 RETURNING *;
 
--- job_seconds_until_next_due --
--- How long until the next delayed or backed-off job comes due (the worker sleeps until then, at most a
--- poll interval). Computed by the server so that worker clocks do not matter.
+-- worker_wait --
+-- A worker is about to wait for work: from now on inserts NOTIFY it (see worker_waiting in schema.sql).
+-- Also answers how long until the next delayed or backed-off job comes due (the worker sleeps until then,
+-- at most a poll interval), computed by the server so that worker clocks do not matter.
+WITH waiting AS (
+    INSERT INTO worker_waiting (worker_id, since) VALUES (%(worker_id)s, now())
+    ON CONFLICT (worker_id) DO UPDATE SET since = now()
+)
 SELECT extract(epoch FROM min(run_at) - now())::float8 AS seconds FROM jobs WHERE status = 'QUEUED';
+
+-- worker_busy --
+-- The worker is saturated (or stopping): inserts need not wake it.
+DELETE FROM worker_waiting WHERE worker_id = %(worker_id)s;
+
+-- worker_waiting_prune --
+-- Rows of workers that died while waiting (a live waiting worker renews its row every poll interval).
+DELETE FROM worker_waiting WHERE since < now() - make_interval(secs => %(older_than_seconds)s);
 
 -- job_prune_finished --
 -- Housekeeping: delete a small batch of finished jobs older than the retention period.
