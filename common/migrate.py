@@ -33,7 +33,7 @@ MIGRATION_LOCK_ID = 7_262_032_017
 class Migration:
     version: str
     path: Path
-    reapply_on_change: bool = False  # triggers.sql is CREATE OR REPLACE throughout
+    reapply_on_change: bool = False
 
     @property
     def sql(self) -> str:
@@ -45,7 +45,10 @@ class Migration:
 
 
 def baseline() -> list[Migration]:
-    return [Migration("0000_schema", sql_dir() / "schema.sql"),
+    # Both files are idempotent throughout (IF NOT EXISTS, OR REPLACE), so an edited file is applied
+    # again: new tables, indexes, functions and triggers reach existing databases. A change that needs
+    # more (a column added to an existing table, a data fix) goes in sql/migrations/NNNN_name.sql.
+    return [Migration("0000_schema", sql_dir() / "schema.sql", reapply_on_change=True),
             Migration("0000_triggers", sql_dir() / "triggers.sql", reapply_on_change=True)]
 
 

@@ -66,12 +66,16 @@ def _without_test_tables(schema: dict[str, list[dict]]) -> dict[str, list[dict]]
     return {name: [row for row in rows if "handler_calls" not in str(row)] for name, rows in schema.items()}
 
 
-def test_a_changed_trigger_file_is_applied_again(empty_database_url, monkeypatch, tmp_path):
+def test_edited_baseline_files_are_applied_again(empty_database_url, monkeypatch, tmp_path):
     migrate(empty_database_url, WORKSPACE)
     sql_dir = tmp_path / "sql"
     (sql_dir / "queries").mkdir(parents=True)
     for name in ("schema.sql", "triggers.sql"):
         (sql_dir / name).write_text((ROOT / "sql" / name).read_text())
     (sql_dir / "triggers.sql").write_text((sql_dir / "triggers.sql").read_text() + "\n-- a later edit\n")
+    (sql_dir / "schema.sql").write_text((sql_dir / "schema.sql").read_text()
+                                        + "\nCREATE TABLE IF NOT EXISTS added_later (id int);\n")
     monkeypatch.setenv("REPORTGEN_SQL_DIR", str(sql_dir))
-    assert migrate(empty_database_url, WORKSPACE) == ["0000_triggers"]
+    assert migrate(empty_database_url, WORKSPACE) == ["0000_schema", "0000_triggers"]
+    with connect(empty_database_url) as conn:
+        assert conn.execute("SELECT to_regclass('added_later') AS t").fetchone()["t"] is not None
