@@ -63,7 +63,7 @@ class TemplateInput:
         except ValidationError as exc:
             errors.update(exc.details if isinstance(exc.details, dict) else {"parameters": exc.message})
         base = data.get("base_version")
-        if base is not None and (isinstance(base, bool) or not isinstance(base, int) or base < 1):
+        if base is not None and (isinstance(base, bool) or not isinstance(base, int) or not 1 <= base <= 2**31 - 1):
             errors["base_version"] = "A version number (the one you edited), or leave it out."
         if errors:
             raise ValidationError("The template is invalid: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from common import jobs
 from common.errors import NotFound, ValidationError
 from common.jobs import JobStatus, NewJob, job_to_json
+from web import csrf
 from web.request_body import read_json
 from web.state import AppState
 
@@ -80,8 +81,18 @@ def _cursor(raw: str | None, errors: dict[str, str]) -> tuple[datetime, str] | N
         return None
 
 
+async def _check_action_request(request: Request) -> None:
+    """Cancel and retry take no parameters: a JSON content type (CSRF), and a body, if any, that is {}."""
+    await csrf.check_api_action(request)
+    if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
+        body = await read_json(request, 4096)
+        if not isinstance(body, dict):
+            raise ValidationError("the body, if any, must be a JSON object")
+
+
 async def cancel_job(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
+    await _check_action_request(request)
     async with state.connection() as conn:
         row = await jobs.cancel(conn, state.workspace_id, _job_id(request))
     return JSONResponse(job_to_json(row), status_code=202 if row["status"] == JobStatus.IN_PROGRESS else 200)
@@ -89,6 +100,7 @@ async def cancel_job(request: Request) -> JSONResponse:
 
 async def retry_job(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
+    await _check_action_request(request)
     async with state.connection() as conn:
         row = await jobs.retry(conn, state.workspace_id, _job_id(request))
     return JSONResponse(job_to_json(row))

@@ -96,6 +96,16 @@ async def check_header(request: Request) -> None:
         raise CsrfRejected("multipart requests need an X-CSRF-Token header (get one from GET /api/csrf)")
 
 
+async def check_api_action(request: Request) -> None:
+    """A body-less API action (cancel, retry): a cross-site form could post it, so ask for proof that
+    the caller is not one: a JSON content type or an ``X-CSRF-Token`` header (both need a preflight)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "application/json":
+        return
+    if not _valid(await _secret(request), request.headers.get(HEADER)):
+        raise CsrfRejected("send this request with Content-Type: application/json (or an X-CSRF-Token header)")
+
+
 async def check_multipart(request: Request, form_token: object) -> None:
     """API multipart: the header, or (from our own pages) the double-submitted form field."""
     if request.headers.get(HEADER):

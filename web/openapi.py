@@ -27,6 +27,7 @@ def _json(schema: dict[str, Any], description: str = "ok") -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+_ACTION_BODY = {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}}
 JOB_ID = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
 
 SPEC: dict[str, Any] = {
@@ -59,12 +60,14 @@ SPEC: dict[str, Any] = {
         "/api/jobs/{job_id}": {"get": {"summary": "One job", "parameters": [JOB_ID],
                                        "responses": _responses({"200": _json(_JOB)}, 404)}},
         "/api/jobs/{job_id}/cancel": {"post": {
-            "summary": "Cancel: QUEUED at once (200); IN_PROGRESS asks its worker to stop (202)",
-            "parameters": [JOB_ID],
-            "responses": _responses({"200": _json(_JOB), "202": _json(_JOB)}, 404, 409)}},
-        "/api/jobs/{job_id}/retry": {"post": {"summary": "Queue a FAILED or CANCELLED job again",
-                                              "parameters": [JOB_ID],
-                                              "responses": _responses({"200": _json(_JOB)}, 404, 409)}},
+            "summary": "Cancel: QUEUED at once (200); IN_PROGRESS asks its worker to stop (202). Send "
+                       "Content-Type: application/json (or X-CSRF-Token), else 403: a cross-site form cannot",
+            "parameters": [JOB_ID], "requestBody": _ACTION_BODY,
+            "responses": _responses({"200": _json(_JOB), "202": _json(_JOB)}, 400, 403, 404, 409, 413, 422)}},
+        "/api/jobs/{job_id}/retry": {"post": {
+            "summary": "Queue a FAILED or CANCELLED job again (Content-Type: application/json, as for cancel)",
+            "parameters": [JOB_ID], "requestBody": _ACTION_BODY,
+            "responses": _responses({"200": _json(_JOB)}, 400, 403, 404, 409, 413, 422)}},
         "/healthz": {"get": {"summary": "Process alive", "responses": {"200": {"description": "alive"}}}},
         "/readyz": {"get": {"summary": "Database reachable and schema current",
                             "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}}}},
@@ -78,10 +81,10 @@ SPEC: dict[str, Any] = {
             "payload": {"type": "object"},
             "max_attempts": {"type": "integer", "minimum": 1, "maximum": 100},
             "priority": {"type": "integer", "minimum": -100, "maximum": 100},
-            "run_at": {"type": "string", "format": "date-time",
+            "run_at": {"type": "string", "format": "date-time", "nullable": True,
                        "description": "with a time zone; from 1970-01-01T00:00:00Z to before 9999-01-01T00:00:00Z"},
-            "timeout_seconds": {"type": "number", "minimum": TIMEOUT_MIN_SECONDS, "maximum": 86400},
-            "dedup_key": {"type": "string", "minLength": 1, "maxLength": 200}}},
+            "timeout_seconds": {"type": "number", "nullable": True, "minimum": TIMEOUT_MIN_SECONDS, "maximum": 86400},
+            "dedup_key": {"type": "string", "nullable": True, "minLength": 1, "maxLength": 200}}},
         "Job": {"type": "object", "required": ["id", "type", "status"], "properties": {
             "id": {"type": "string", "format": "uuid"}, "type": {"type": "string"},
             "status": {"type": "string"}, "payload": {"type": "object"}, "result": {"nullable": True},

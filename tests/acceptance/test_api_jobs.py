@@ -165,8 +165,8 @@ def test_unknown_and_malformed_job_ids_are_404(api, database_url):
     insert_job(database_url)
     for job_id in ("not-a-uuid", str(uuid.uuid4()), "1", "%00", "00000000-0000-0000-0000-00000000000g"):
         assert_error(api.get(f"/api/jobs/{job_id}"), 404, "not_found")
-        assert_error(api.post(f"/api/jobs/{job_id}/cancel"), 404, "not_found")
-        assert_error(api.post(f"/api/jobs/{job_id}/retry"), 404, "not_found")
+        assert_error(api.post(f"/api/jobs/{job_id}/cancel", json={}), 404, "not_found")
+        assert_error(api.post(f"/api/jobs/{job_id}/retry", json={}), 404, "not_found")
     assert count_jobs(database_url) == 1
 
 
@@ -227,7 +227,7 @@ def test_list_filters_and_paginates_without_gaps_or_duplicates(api, database_url
     ids = [post(api, {"type": "PING", "payload": {"n": n}}).json()["id"] for n in range(7)]
     cancelled = {ids[1], ids[4]}
     for job_id in cancelled:
-        assert api.post(f"/api/jobs/{job_id}/cancel").status_code == 200
+        assert api.post(f"/api/jobs/{job_id}/cancel", json={}).status_code == 200
     other = insert_job(database_url, "COUNT")  # another type, enqueued with the seed's SQL
 
     seen: list[str] = []
@@ -275,12 +275,12 @@ def test_dedup_key_returns_the_first_job_with_200(api, database_url):
 
 def test_cancel_a_queued_job_then_again_is_409(api, database_url):
     job_id = post(api, {"type": "PING"}).json()["id"]
-    response = api.post(f"/api/jobs/{job_id}/cancel")
+    response = api.post(f"/api/jobs/{job_id}/cancel", json={})
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "CANCELLED"
     row = job(database_url, job_id)
     assert row["status"] == "CANCELLED" and row["completed_at"] is not None
-    assert "CANCELLED" in assert_error(api.post(f"/api/jobs/{job_id}/cancel"), 409, "conflict")["message"]
+    assert "CANCELLED" in assert_error(api.post(f"/api/jobs/{job_id}/cancel", json={}), 409, "conflict")["message"]
     assert job(database_url, job_id)["status"] == "CANCELLED"
 
 
@@ -288,7 +288,7 @@ def test_cancel_a_running_job_is_202_and_ends_cancelled(api, database_url, servi
     services("worker", database_url)
     job_id = post(api, {"type": "PING", "payload": {"sleep_seconds": 60}}).json()["id"]
     wait_status(database_url, job_id, "IN_PROGRESS", timeout=10)
-    response = api.post(f"/api/jobs/{job_id}/cancel")
+    response = api.post(f"/api/jobs/{job_id}/cancel", json={})
     assert response.status_code == 202, response.text
     done = wait_status(database_url, job_id, "CANCELLED", "COMPLETED", "FAILED", timeout=15)
     assert done["status"] == "CANCELLED"
@@ -296,14 +296,14 @@ def test_cancel_a_running_job_is_202_and_ends_cancelled(api, database_url, servi
 
 def test_retry_a_failed_job_queues_it_with_one_more_attempt(api, database_url, services):
     job_id = post(api, {"type": "PING", "payload": {"fail": True}, "max_attempts": 1}).json()["id"]
-    assert_error(api.post(f"/api/jobs/{job_id}/retry"), 409, "conflict")  # QUEUED cannot be retried
+    assert_error(api.post(f"/api/jobs/{job_id}/retry", json={}), 409, "conflict")  # QUEUED cannot be retried
     worker = services("worker", database_url)
     failed = wait_status(database_url, job_id, "FAILED", "COMPLETED")
     assert failed["status"] == "FAILED" and failed["attempts"] == 1 and "drill failure" in failed["error"]
     worker.stop()
     assert worker.process is not None and worker.process.returncode == 0
 
-    retried = api.post(f"/api/jobs/{job_id}/retry")
+    retried = api.post(f"/api/jobs/{job_id}/retry", json={})
     assert retried.status_code == 200, retried.text
     assert retried.json()["status"] == "QUEUED" and retried.json()["max_attempts"] == 2
     assert job(database_url, job_id)["status"] == "QUEUED"
@@ -318,7 +318,7 @@ def test_retry_of_a_completed_job_is_409(api, database_url, services):
     services("worker", database_url)
     job_id = post(api, {"type": "PING"}).json()["id"]
     wait_status(database_url, job_id, "COMPLETED", "FAILED")
-    error = assert_error(api.post(f"/api/jobs/{job_id}/retry"), 409, "conflict")
+    error = assert_error(api.post(f"/api/jobs/{job_id}/retry", json={}), 409, "conflict")
     assert "COMPLETED" in error["message"]
     assert job(database_url, job_id)["status"] == "COMPLETED"
 
@@ -347,3 +347,13 @@ def test_higher_priority_jobs_start_first(api, database_url, services):
     with connect(database_url) as conn:
         rows = conn.execute("SELECT id, priority, started_at FROM jobs ORDER BY started_at").fetchall()
     assert [r["priority"] for r in rows] == sorted((p for _, p in plan), reverse=True), rows
+
+
+def test_cancel_and_retry_refuse_requests_a_cross_site_form_could_send(api, database_url):
+    job_id = insert_job(database_url)
+    for action in ("cancel", "retry"):
+        for headers in ({"content-type": "application/x-www-form-urlencoded"}, {"content-type": "text/plain"},
+                        {"content-type": "multipart/form-data; boundary=x"}):
+            response = api.post(f"/api/jobs/{job_id}/{action}", headers=headers, content=b"")
+            assert_error(response, 403, "csrf_rejected")
+    assert job(database_url, job_id)["status"] == "QUEUED", "nothing changed"
