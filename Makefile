@@ -21,6 +21,7 @@ run: install
 ## The whole suite: lint, unit, integration (real PostgreSQL) and acceptance (real processes).
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy common web worker reportgen
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory bench-smoke
 

@@ -19,7 +19,7 @@ async def readiness(pool: AsyncConnectionPool) -> tuple[bool, dict[str, Any]]:
     try:
         async with db.translate_errors_async(), pool.connection(timeout=2.0) as conn:
             rows = await (await conn.execute("SELECT version FROM schema_migrations")).fetchall()
-    except (DatabaseUnavailable, TimeoutError, db.TRANSIENT_ERRORS) as exc:
+    except (DatabaseUnavailable, TimeoutError, *db.TRANSIENT_ERRORS) as exc:
         return False, {"status": "unavailable", "database": "unreachable", "detail": str(exc)[:200]}
     except Exception as exc:  # e.g. schema_migrations missing: reachable but not migrated
         return False, {"status": "unavailable", "database": "ok", "schema": "missing",

@@ -68,7 +68,8 @@ def migrate(url: str, default_workspace_id: str | None = None) -> list[str]:
         conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
                             version text PRIMARY KEY, checksum text NOT NULL,
                             applied_at timestamptz NOT NULL DEFAULT now())""")
-        done = {r["version"]: r["checksum"] for r in conn.execute("SELECT version, checksum FROM schema_migrations")}
+        rows = conn.execute("SELECT version, checksum FROM schema_migrations").fetchall()
+        done = {r["version"]: r["checksum"] for r in rows}  # type: ignore[call-overload]
         fresh = "0000_schema" not in done
         applied: list[str] = []
         for migration in baseline() + upgrades():

@@ -437,7 +437,7 @@ class Worker:
                                          {"held": payload, "worker_id": self.worker_id})
                 given = len(await cur.fetchall())
             log.info("gave %d unfinished job(s) back to the queue", given)
-        except (DatabaseUnavailable, TimeoutError, db.TRANSIENT_ERRORS) as exc:
+        except (DatabaseUnavailable, TimeoutError, *db.TRANSIENT_ERRORS) as exc:
             log.warning("could not give jobs back (%s); their leases will expire and they will be rescued", exc)
 
 
