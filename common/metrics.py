@@ -82,10 +82,19 @@ class Metrics:
                                registry=r)
         self.database_errors = Counter("reportgen_database_errors", "Database operations that failed and "
                                        "were retried", ["operation"], registry=r)
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.queue = QueueCollector()
         r.register(self.queue)
         for source in ("notify", "poll"):
             self.wakeups.labels(source=source)
+
+    def child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, cached: the worker looks these up several times per job."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def render(self, snapshot: QueueSnapshot | None) -> bytes:
         self.queue.snapshot = snapshot

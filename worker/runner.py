@@ -76,6 +76,7 @@ class Worker:
         self.url = database_url
         self.handlers = handlers
         self.metrics = metrics or Metrics()
+        self.metrics.in_flight.set_function(lambda: len(self.state.running))
         self.worker_id = settings.worker_id or new_worker_id()
         self.concurrency = settings.worker_concurrency
         self.lease = settings.job_lease_seconds
@@ -266,16 +267,14 @@ class Worker:
                          created_at=row["created_at"], settings=self.settings, database_url=self.url,
                          pool=self.pool)
         waited_from = max(row["created_at"], row["run_at"])
-        self.metrics.job_wait.labels(type=row["type"]).observe(
+        self.metrics.child(self.metrics.job_wait, row["type"]).observe(
             max(0.0, (row["started_at"] - waited_from).total_seconds()))
         task = asyncio.create_task(self._execute(ctx, row.get("timeout_seconds")), name=f"job-{job_id}")
         self.state.running[job_id] = Running(task=task, ctx=ctx, attempts=row["attempts"])
-        self.metrics.in_flight.set(len(self.state.running))
 
     # -- one job ----------------------------------------------------------------------------------------
 
     async def _execute(self, ctx: JobContext, timeout: float | None) -> None:
-        extra = {"job_id": ctx.id, "type": ctx.type, "attempt": ctx.attempt}
         started = time.perf_counter()
         outcome = "completed"
         try:
@@ -308,12 +307,13 @@ class Worker:
         finally:
             duration = time.perf_counter() - started
             self.state.running.pop(ctx.id, None)
-            self.metrics.in_flight.set(len(self.state.running))
-            self.metrics.job_duration.labels(type=ctx.type, outcome=outcome).observe(duration)
-            self.metrics.jobs_processed.labels(type=ctx.type, outcome=outcome).inc()
+            self.metrics.child(self.metrics.job_duration, ctx.type, outcome).observe(duration)
+            self.metrics.child(self.metrics.jobs_processed, ctx.type, outcome).inc()
             self._slot_freed.set()
             level = logging.INFO if outcome == "completed" else logging.WARNING
-            log.log(level, "job %s", outcome, extra={**extra, "duration_ms": round(duration * 1000, 2)})
+            if log.isEnabledFor(level):
+                log.log(level, "job %s", outcome, extra={"job_id": ctx.id, "type": ctx.type, "attempt": ctx.attempt,
+                                                         "duration_ms": round(duration * 1000, 2)})
 
     async def _stopped(self, ctx: JobContext, reason: str) -> str:
         """A handler we stopped: record a cancellation; lost leases and shutdown give-backs write nothing here."""
