@@ -21,7 +21,7 @@ class ReportGenerator(System):
     name = "report-generator"
     database = "bench_reportgen"
     default_concurrency = 4
-    tuned_concurrency = 32
+    tuned_concurrency = 128  # slots = claim batch size; completions ride along with each claim
     concurrency_note = "WORKER_CONCURRENCY"
 
     def __init__(self, poll_interval: float = 5.0) -> None:
