@@ -17,10 +17,11 @@ import socket
 import time
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from common import db
@@ -94,6 +95,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._side_tasks: list[asyncio.Task[None]] = []
         self._marked_waiting = False
+        self._claim_conn: AsyncConnection | None = None
 
     # -- wiring -----------------------------------------------------------------------------------------
 
@@ -197,6 +199,7 @@ class Worker:
         our last claim may not have seen it yet (it was still committing): so claim once right after
         marking, and once more a moment later, before the long sleep.
         """
+        await asyncio.sleep(0)  # let the handlers just claimed start before we talk to the database again
         timeout = await self._mark_waiting()
         if await self.run_once():
             return
@@ -221,7 +224,7 @@ class Worker:
     async def _mark_waiting(self) -> float:
         """Ask inserts to NOTIFY us; returns how long to sleep (the poll, or until the next due job)."""
         poll = self.settings.poll_interval_seconds * random.uniform(0.9, 1.0)
-        async with db.translate_errors_async(), self.pool.connection() as conn:
+        async with db.translate_errors_async(), self._claim_connection() as conn:
             row = await (await conn.execute(query("worker_wait"), {"worker_id": self.worker_id})).fetchone()
         self._marked_waiting = True
         seconds = row["seconds"] if row else None  # type: ignore[call-overload]
@@ -233,7 +236,7 @@ class Worker:
         """Saturated: inserts need not NOTIFY us (we claim again whenever a slot frees)."""
         if not self._marked_waiting:
             return
-        async with db.translate_errors_async(), self.pool.connection() as conn:
+        async with db.translate_errors_async(), self._claim_connection() as conn:
             await conn.execute(query("worker_busy"), {"worker_id": self.worker_id})
         self._marked_waiting = False
 
@@ -246,7 +249,7 @@ class Worker:
         done = self.completer.take()  # finished jobs ride along: one statement, one commit for both
         written: set[str] | None = None
         try:
-            async with db.translate_errors_async(), self.pool.connection() as conn:
+            async with db.translate_errors_async(), self._claim_connection() as conn:
                 if done:
                     params["done"] = self.completer.as_json(done)
                     result = await (await conn.execute(query("job_complete_many_and_claim"), params)).fetchall()
@@ -259,6 +262,24 @@ class Worker:
         for row in rows:
             self._start(row)  # type: ignore[arg-type]
         return len(rows)
+
+    @contextlib.asynccontextmanager
+    async def _claim_connection(self) -> AsyncIterator[AsyncConnection]:
+        """The claim loop keeps one pooled connection checked out: a pool round per claim costs time on
+        the pickup path. A connection that breaks goes back to the pool (which discards it)."""
+        if self._claim_conn is None:
+            self._claim_conn = await self.pool.getconn()
+        try:
+            yield self._claim_conn
+        except BaseException:
+            conn, self._claim_conn = self._claim_conn, None
+            await self.pool.putconn(conn)
+            raise
+
+    async def _release_claim_connection(self) -> None:
+        if self._claim_conn is not None:
+            conn, self._claim_conn = self._claim_conn, None
+            await self.pool.putconn(conn)
 
     def _start(self, row: dict[str, Any]) -> None:
         job_id = str(row["id"])
@@ -424,6 +445,7 @@ class Worker:
         await asyncio.gather(*self._side_tasks, return_exceptions=True)
         with contextlib.suppress(DatabaseUnavailable, TimeoutError):
             await asyncio.wait_for(self._mark_busy(), 1.0)
+        await self._release_claim_connection()
         await self.pool.close(timeout=2.0)
         log.info("worker %s stopped", self.worker_id)
 
