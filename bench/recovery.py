@@ -85,13 +85,13 @@ def kill9_to_running_again(url: str, lease: float) -> float:
         _one(url, "DELETE FROM jobs RETURNING 1")
 
 
-def restart_to_pickup(server: EmbeddedPostgres, url: str) -> float:
+def restart_to_pickup(server: EmbeddedPostgres, url: str, outage: float) -> float:
     """Seconds from PostgreSQL accepting connections again to a job inserted at that moment completing."""
     worker = _worker(url, POLL_INTERVAL_SECONDS=5)
     try:
         time.sleep(1.5)
         server.stop()
-        time.sleep(2.0)  # the outage
+        time.sleep(outage)
         server.start()
         back = time.monotonic()
         job_id = _one(url, "INSERT INTO jobs (workspace_id, type, payload) VALUES (%s, 'PING', '{}') RETURNING id",
@@ -107,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--leases", default="30,5", help="JOB_LEASE_SECONDS values for the kill -9 case")
+    parser.add_argument("--outages", default="2,20", help="seconds the database is down in the restart case")
     args = parser.parse_args(argv)
     data_dir = Path(tempfile.mkdtemp(prefix="rg-bench-recovery-"))
     server = EmbeddedPostgres(data_dir, port=_port())  # durable settings, as in production
@@ -114,10 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         url = server.start()
         migrate(url, WORKSPACE)
-        for lease in (float(x) for x in args.leases.split(",")):
+        for lease in (float(x) for x in args.leases.split(",") if x):
             runs = [kill9_to_running_again(url, lease) for _ in range(args.repeats)]
             results[f"kill9_lease_{lease:g}s"] = runs
-        results["restart_pickup"] = [restart_to_pickup(server, url) for _ in range(args.repeats)]
+        for outage in (float(x) for x in args.outages.split(",")):
+            results[f"restart_after_{outage:g}s_outage_pickup"] = [restart_to_pickup(server, url, outage)
+                                                                   for _ in range(args.repeats)]
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -26,6 +26,8 @@ CONNECT_KWARGS: dict[str, Any] = {
     "application_name": "report-generator",
 }
 
+RECONNECT_TIMEOUT_SECONDS = 2.0
+
 # Errors that mean "the database is not there right now", as opposed to a bug in a query.
 TRANSIENT_ERRORS = (psycopg.OperationalError, psycopg.errors.AdminShutdown, psycopg.errors.CannotConnectNow,
                     psycopg.InterfaceError)
@@ -67,7 +69,8 @@ async def connect_async(url: str, *, autocommit: bool = True,
             **{**CONNECT_KWARGS, "application_name": application_name})
 
 
-def make_pool(url: str, *, min_size: int, max_size: int, name: str, check: bool = True) -> AsyncConnectionPool:
+def make_pool(url: str, *, min_size: int, max_size: int, name: str, check: bool = True,
+              wait_seconds: float = 5.0) -> AsyncConnectionPool:
     """An async pool that is opened by the caller (``await pool.open()``), never at construction.
 
     Broken connections are discarded by the pool when returned. With ``check`` a connection is tested
@@ -77,5 +80,12 @@ def make_pool(url: str, *, min_size: int, max_size: int, name: str, check: bool 
     return AsyncConnectionPool(
         url, min_size=min_size, max_size=max_size, open=False, name=name,
         kwargs={"autocommit": True, "row_factory": dict_row, **CONNECT_KWARGS, "application_name": name},
-        check=AsyncConnectionPool.check_connection if check else None, timeout=10,
+        check=AsyncConnectionPool.check_connection if check else None,
+        # How long a caller waits for a connection. Short, because while the database is away a waiting
+        # caller starts no new connection attempt; failing fast and retrying does.
+        timeout=wait_seconds,
+        # The pool's own reconnect backoff doubles without bound (1, 2, 4, 16 s...): after a 20 s outage
+        # a worker waited 14 s more. Giving up after 2 s lets the next getconn() start a fresh attempt at
+        # once, so our callers' capped retry (≤ 1 s) sets the pace of reconnection instead.
+        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
     )

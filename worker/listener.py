@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 CHANNEL_QUEUED = "jobs_queued"
 CHANNEL_CANCEL = "jobs_cancel"
 HEALTH_CHECK_SECONDS = 15.0
-MAX_BACKOFF_SECONDS = 5.0
+MAX_BACKOFF_SECONDS = 1.0  # reconnect attempts are cheap; a quick return matters more
 
 
 class Listener:

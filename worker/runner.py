@@ -84,7 +84,7 @@ class Worker:
         self.state = WorkerState()
         self.pool: AsyncConnectionPool = db.make_pool(
             database_url, min_size=2, max_size=4 + min(self.concurrency, 8), name="report-generator-worker",
-            check=False)
+            check=False, wait_seconds=2.0)
         self.completer = Completer(self.pool, self.worker_id, on_written=self._on_completion_written)
         self.listener = Listener(database_url, on_queued=self._on_queued, on_cancel=self._on_cancel,
                                  on_state=self._on_listener_state)
@@ -188,7 +188,7 @@ class Worker:
             except DatabaseUnavailable as exc:
                 failures += 1
                 self.metrics.database_errors.labels(operation="claim").inc()
-                delay = min(5.0, 0.1 * 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+                delay = min(1.0, 0.05 * 2 ** min(failures, 5)) * random.uniform(0.5, 1.0)
                 log.warning("cannot claim jobs (%s); retrying in %.2f s", exc, delay)
                 await self._sleep(delay)
 
