@@ -7,7 +7,7 @@
 --   Jobs inserted with run_at in the future do not notify; the worker wakes for them by its timer.
 --   Only while some worker waits for work (a row in worker_waiting) is a NOTIFY sent at all: the lock a
 --   NOTIFY takes is held through the commit's WAL flush, so 16 concurrent enqueuers with a NOTIFY each
---   ran at the speed of one (662 vs 4,030 jobs/s without the trigger). A waiting worker re-claims
+--   lose about half their rate (4,204 vs 8,085 jobs/s without the trigger; bench/notify_cost.py). A waiting worker re-claims
 --   right after marking itself waiting, and once more a moment later, so an insert that read "nobody
 --   waits" just before is not left for the poll.
 -- job_events: a status change of a job that belongs to a report run (its payload has a run_id), as JSON
