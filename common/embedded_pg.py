@@ -109,6 +109,9 @@ class EmbeddedPostgres:
             args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             user=account.pw_uid if account else None, group=account.pw_gid if account else None,
             preexec_fn=_set_parent_death_signal,
+            # Its own session: Ctrl-C in the terminal reaches only our process, which shuts down
+            # gracefully (giving jobs back needs the database) and then stops the server itself.
+            start_new_session=True,
         )
         log.close()
         self._wait_ready(timeout)

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable
 
 from common.config import Settings
@@ -15,6 +16,7 @@ from common.errors import ConfigError, DatabaseUnavailable
 from common.migrate import migrate
 
 log = logging.getLogger(__name__)
+DUPLICATE_SIGNAL_SECONDS = 0.25
 
 
 def resolve_database_url(settings: Settings) -> str:
@@ -63,16 +65,23 @@ async def migrate_when_reachable(url: str, workspace_id: str, stop: asyncio.Even
 
 
 def install_stop_signals(on_first: Callable[[], None]) -> None:
-    """SIGTERM/SIGINT: the first asks for a graceful stop, a second exits at once (leases cover it)."""
+    """SIGTERM/SIGINT: the first asks for a graceful stop, a second exits at once (leases cover it).
+
+    A signal within ``DUPLICATE_SIGNAL_SECONDS`` of the first counts as the same one: Ctrl-C under
+    ``make run`` reaches us twice in a row (from the terminal, and forwarded by make).
+    """
     loop = asyncio.get_running_loop()
-    received = 0
+    first_at: float | None = None
 
     def handle(signum: int) -> None:
-        nonlocal received
-        received += 1
-        if received == 1:
+        nonlocal first_at
+        now = time.monotonic()
+        if first_at is None:
+            first_at = now
             log.info("received %s: shutting down gracefully", signal.Signals(signum).name)
             on_first()
+        elif now - first_at < DUPLICATE_SIGNAL_SECONDS:
+            log.debug("received %s again at once: the same request", signal.Signals(signum).name)
         else:
             log.warning("second signal: exiting now")
             os._exit(1)
