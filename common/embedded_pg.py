@@ -65,6 +65,17 @@ def _server_account() -> pwd.struct_passwd | None:
     raise ConfigError("running as root and neither a 'postgres' nor a 'nobody' account exists")
 
 
+def _check_reachable(data_dir: Path, account: pwd.struct_passwd) -> None:
+    """The server's account must be able to walk to the data folder; say so plainly if it cannot
+    (we never loosen permissions of folders we do not own)."""
+    for parent in data_dir.resolve().parents:
+        info = parent.stat()
+        if info.st_uid != account.pw_uid and not info.st_mode & 0o001:
+            raise ConfigError(f"the '{account.pw_name}' account that runs the embedded PostgreSQL cannot enter "
+                              f"{parent} (mode {info.st_mode & 0o777:o}); put the data elsewhere with "
+                              "REPORTGEN_DATA_DIR, or set DATABASE_URL")
+
+
 def _set_parent_death_signal() -> None:
     """Runs in the child between fork and exec (after the uid change, which would clear it)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -94,6 +105,7 @@ class EmbeddedPostgres:
         account = _server_account()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if account is not None:
+            _check_reachable(self.data_dir, account)
             os.chown(self.data_dir, account.pw_uid, account.pw_gid)
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(bin_dir, account)

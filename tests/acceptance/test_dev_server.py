@@ -1,0 +1,104 @@
+"""``make run``'s command, ``reportgen serve --dev``: its own embedded PostgreSQL under a data folder, found
+by the other CLI commands without DATABASE_URL, reused on the next start, and stopped cleanly on Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from common.embedded_pg import CONNECTION_FILE
+from tests.support.processes import ROOT, free_port, wait_for
+
+
+def _env(data_dir: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL")}
+    return {**env, "REPORTGEN_DATA_DIR": str(data_dir), "PORT": str(port), "POLL_INTERVAL_SECONDS": "1"}
+
+
+def _serve(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        # A session of its own, like a terminal's foreground job: Ctrl-C goes to the whole group.
+        return subprocess.Popen([sys.executable, "-m", "reportgen.cli", "serve", "--dev"], cwd=ROOT,
+                                env=_env(data_dir, port), stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def _cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "reportgen.cli", *args], cwd=ROOT, env=_env(data_dir, 8000),
+                          capture_output=True, text=True, timeout=60)
+
+
+def _up(port: int, server: subprocess.Popen[bytes], log: Path) -> bool:
+    assert server.poll() is None, f"serve --dev exited: {log.read_text()[-2000:]}"
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _postgres_pid(data_dir: Path) -> int:
+    return int(json.loads((data_dir / CONNECTION_FILE).read_text())["pid"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_dev_server_lifecycle(tmp_path):
+    # Under /tmp, which the server's unprivileged account can enter (pytest's tmp_path may be 0700 for root).
+    data_dir, log = Path(tempfile.mkdtemp(prefix="rg-dev-")), tmp_path / "serve.log"
+    port = free_port()
+    server = _serve(data_dir, port, log)
+    try:
+        wait_for(lambda: _up(port, server, log), timeout=60, message=f"serve --dev ready; log: {log}")
+        assert _cli(data_dir, "ping", "--timeout", "10").returncode == 0, "the CLI finds the embedded database"
+        long_job = json.loads(_cli(data_dir, "enqueue", "PING", "--payload", '{"sleep_seconds": 60}').stdout)
+        wait_for(lambda: json.loads(_cli(data_dir, "jobs", "show", long_job["id"]).stdout)["status"]
+                 == "IN_PROGRESS", timeout=10, message="long job running")
+        pg_pid = _postgres_pid(data_dir)
+        os.killpg(server.pid, signal.SIGINT)  # Ctrl-C
+        assert server.wait(30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert not _alive(pg_pid), "the embedded server stops with the command"
+    assert not (data_dir / CONNECTION_FILE).exists()
+    assert "gave 1 unfinished job(s) back" in log.read_text()
+    assert "database is not reachable" not in log.read_text()
+    stopped = _cli(data_dir, "jobs", "list")
+    assert stopped.returncode == 2 and "no embedded database is running" in stopped.stderr
+
+    # The next start reuses the data: the given-back job is still there and now completes.
+    port = free_port()
+    server = _serve(data_dir, port, log)
+    try:
+        wait_for(lambda: _up(port, server, log), timeout=60, message="second start")
+        shown = json.loads(_cli(data_dir, "jobs", "show", long_job["id"]).stdout)
+        assert shown["status"] in ("QUEUED", "IN_PROGRESS") and shown["attempts"] <= 1
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(30)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_an_unreachable_data_folder_is_one_clear_line(tmp_path):
+    if os.geteuid() != 0:
+        return  # only root hands the server to another account; as a normal user any own folder works
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    result = subprocess.run([sys.executable, "-m", "reportgen.cli", "serve", "--dev"], cwd=ROOT,
+                            env=_env(locked / "data", free_port()), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "cannot enter" in result.stderr and "REPORTGEN_DATA_DIR" in result.stderr
