@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -35,7 +36,7 @@ from web.security import SecurityHeadersMiddleware
 from web.state import AppState
 
 log = logging.getLogger(__name__)
-STATIC_DIR = __import__("pathlib").Path(__file__).parent / "static"
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None = None,
