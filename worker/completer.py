@@ -96,7 +96,7 @@ class Completer:
                 batch = self.take()
                 try:
                     async with db.translate_errors_async(), self.pool.connection() as conn:
-                        written = await self.write(conn, batch)
+                        written, _ = await self.write(conn, batch)
                     failures = 0
                 except (DatabaseUnavailable, *db.TRANSIENT_ERRORS) as exc:
                     failures += 1
@@ -111,11 +111,17 @@ class Completer:
                 self.settle(batch, written)
             self._update_idle()
 
-    async def write(self, conn: AsyncConnection, batch: list[Finished]) -> set[str]:
-        """Record a batch on ``conn`` (in the caller's transaction, if any); returns the ids still leased."""
-        cur = await conn.execute(query("job_complete_many_if_leased"),
-                                 {"done": self.as_json(batch), "worker_id": self.worker_id})
-        return {str(row["id"]) for row in await cur.fetchall()}  # type: ignore[call-overload]
+    async def write(self, conn: AsyncConnection, batch: list[Finished], *, claim: int = 0,
+                    lease_seconds: float = 0.0) -> tuple[set[str], list[dict[str, Any]]]:
+        """Record ``batch`` and claim up to ``claim`` jobs in one statement (``job_complete_and_claim``).
+
+        Returns the ids still leased among ``batch`` and the claimed rows.
+        """
+        cur = await conn.execute(query("job_complete_and_claim"), {
+            "done": self.as_json(batch), "worker_id": self.worker_id, "limit": claim,
+            "lease_seconds": lease_seconds})
+        rows: list[dict[str, Any]] = await cur.fetchall()  # type: ignore[assignment]
+        return {str(r["id"]) for r in rows if r["kind"] == "done"}, [r for r in rows if r["kind"] == "claimed"]
 
     @staticmethod
     def as_json(batch: list[Finished]) -> Jsonb:

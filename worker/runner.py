@@ -245,18 +245,11 @@ class Worker:
         limit = self.concurrency - len(self.state.running) if limit is None else limit
         if limit <= 0:
             return 0
-        params: dict[str, Any] = {"limit": limit, "worker_id": self.worker_id, "lease_seconds": self.lease}
         done = self.completer.take()  # finished jobs ride along: one statement, one commit for both
         written: set[str] | None = None
         try:
             async with db.translate_errors_async(), self._claim_connection() as conn:
-                if done:
-                    params["done"] = self.completer.as_json(done)
-                    result = await (await conn.execute(query("job_complete_many_and_claim"), params)).fetchall()
-                    written = {str(r["id"]) for r in result if r["kind"] == "done"}  # type: ignore[call-overload]
-                    rows = [r for r in result if r["kind"] == "claimed"]  # type: ignore[call-overload]
-                else:
-                    rows = await (await conn.execute(query("job_claim"), params)).fetchall()
+                written, rows = await self.completer.write(conn, done, claim=limit, lease_seconds=self.lease)
         finally:
             self.completer.settle(done, written)
         for row in rows:

@@ -33,39 +33,15 @@ WHERE workspace_id = %(workspace_id)s
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
--- job_claim --
--- Claim up to %(limit)s due jobs for one worker, highest priority then oldest run_at first.
--- SKIP LOCKED lets any number of workers claim at once without waiting on or taking each other's rows.
-WITH next AS (
-    SELECT id FROM jobs
-    WHERE status = 'QUEUED' AND run_at <= now()
-    ORDER BY priority DESC, run_at, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE jobs AS j
-SET status = 'IN_PROGRESS', attempts = j.attempts + 1, locked_by = %(worker_id)s,
-    lease_expires_at = now() + make_interval(secs => %(lease_seconds)s),
-    started_at = now(), completed_at = NULL, cancel_requested_at = NULL
-FROM next
-WHERE j.id = next.id
-RETURNING j.id, j.workspace_id, j.type, j.payload, j.attempts, j.max_attempts, j.timeout_seconds,
-          j.created_at, j.run_at, j.started_at;
-
--- job_complete_many_if_leased --
--- Record the results of finished attempts in one statement; returns the ids that were still owned.
-UPDATE jobs AS j
-SET status = 'COMPLETED', result = d.result, error = NULL, completed_at = now(),
-    locked_by = NULL, lease_expires_at = NULL
-FROM jsonb_to_recordset(%(done)s) AS d(id uuid, attempts integer, result jsonb)
-WHERE j.id = d.id AND j.attempts = d.attempts AND j.locked_by = %(worker_id)s AND j.status = 'IN_PROGRESS'
-RETURNING j.id;
-
--- job_complete_many_and_claim --
--- The busy path in one statement, one round trip and one commit: record finished attempts (fenced, as
--- job_complete_many_if_leased) and claim up to %(limit)s due jobs (as job_claim). Both parts see the
--- same snapshot and touch disjoint rows (IN_PROGRESS vs QUEUED). Rows come back tagged: kind 'done' for
--- each completion that was still leased, kind 'claimed' for each new claim.
+-- job_complete_and_claim --
+-- The worker's one statement on the hot path: record finished attempts and claim up to %(limit)s due jobs,
+-- in one round trip and one commit. Either part may be empty: %(done)s = '[]' claims only (the pickup
+-- path), %(limit)s = 0 completes only (when nothing is left to claim).
+-- Completions are fenced on (id, attempts, locked_by, IN_PROGRESS): a completion whose lease was lost
+-- matches no row and is simply not returned. Claims take the highest priority, then the oldest run_at;
+-- SKIP LOCKED lets any number of workers claim at once without waiting on each other's rows. Both parts
+-- see the same snapshot and touch disjoint rows (IN_PROGRESS vs QUEUED). Rows come back tagged: kind
+-- 'done' for each completion still leased, kind 'claimed' for each new claim.
 WITH done AS (
     UPDATE jobs AS j
     SET status = 'COMPLETED', result = d.result, error = NULL, completed_at = now(),

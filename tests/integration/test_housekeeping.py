@@ -45,8 +45,8 @@ def test_claiming_uses_the_partial_index_with_many_finished_jobs(database_url):
         conn.execute("INSERT INTO jobs (workspace_id, type, payload) VALUES (%s, 'PING', '{}')", (WORKSPACE,))
         conn.execute("ANALYZE jobs")
         conn.execute("BEGIN")
-        plan = conn.execute("EXPLAIN (FORMAT JSON) " + query("job_claim"),
-                            {"limit": 10, "worker_id": "explain", "lease_seconds": 30}).fetchone()
+        plan = conn.execute("EXPLAIN (FORMAT JSON) " + query("job_complete_and_claim"),
+                            {"limit": 10, "worker_id": "explain", "lease_seconds": 30, "done": "[]"}).fetchone()
         conn.execute("ROLLBACK")
     text = str(plan)
     # The partial index holds only the live queue, not the history, and is read in the claim's order.
