@@ -167,20 +167,23 @@ async def list_jobs(conn: AsyncConnection, workspace_id: str, *, status: str | N
 
 async def cancel(conn: AsyncConnection, workspace_id: str, job_id: str) -> dict[str, Any]:
     """QUEUED → CANCELLED now; IN_PROGRESS → flagged, its worker stops the handler and confirms."""
-    cur = await conn.execute(query("job_cancel"), {"id": job_id, "workspace_id": workspace_id})
-    row = await cur.fetchone()
-    if row is None:
-        current = await get(conn, workspace_id, job_id)
-        raise Conflict(f"job {job_id} is {current['status']} and cannot be cancelled")
+    row = await _transition(conn, "job_cancel", workspace_id, job_id, "is {status} and cannot be cancelled")
     await conn.execute("SELECT pg_notify('jobs_cancel', %s)", (job_id,))
-    return row  # type: ignore[return-value]
+    return row
 
 
 async def retry(conn: AsyncConnection, workspace_id: str, job_id: str) -> dict[str, Any]:
-    cur = await conn.execute(query("job_retry"), {"id": job_id, "workspace_id": workspace_id})
-    row = await cur.fetchone()
+    row = await _transition(conn, "job_retry", workspace_id, job_id,
+                            "is {status}; only FAILED or CANCELLED jobs can be retried")
+    await conn.execute("SELECT pg_notify('jobs_queued', '')")
+    return row
+
+
+async def _transition(conn: AsyncConnection, name: str, workspace_id: str, job_id: str,
+                      refusal: str) -> dict[str, Any]:
+    """Run a state-guarded update; when it matches nothing, say why (404 unknown, 409 wrong state)."""
+    row = await (await conn.execute(query(name), {"id": job_id, "workspace_id": workspace_id})).fetchone()
     if row is None:
         current = await get(conn, workspace_id, job_id)
-        raise Conflict(f"job {job_id} is {current['status']}; only FAILED or CANCELLED jobs can be retried")
-    await conn.execute("SELECT pg_notify('jobs_queued', '')")
+        raise Conflict(f"job {job_id} " + refusal.format(status=current["status"]))
     return row  # type: ignore[return-value]
