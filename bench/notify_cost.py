@@ -19,12 +19,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import psycopg
 
+from bench.phases.enqueue import concurrent_inserts
 from common.embedded_pg import EmbeddedPostgres
 from common.migrate import migrate
 
@@ -37,31 +37,6 @@ def _port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def rate(url: str, clients: int, seconds: float) -> float:
-    counts = [0] * clients
-    barrier = threading.Barrier(clients + 1)
-    stop = [0.0]
-
-    def client(i: int) -> None:
-        with psycopg.connect(url, autocommit=True) as conn:
-            barrier.wait()
-            barrier.wait()
-            while time.monotonic() < stop[0]:
-                conn.execute(INSERT)  # type: ignore[arg-type]
-                counts[i] += 1
-
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    start = time.monotonic()
-    stop[0] = start + seconds
-    barrier.wait()
-    for t in threads:
-        t.join()
-    return sum(counts) / (time.monotonic() - start)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         def measure(name: str) -> None:
             for _ in range(args.repeats):
                 sql("TRUNCATE jobs")
-                results.setdefault(name, []).append(rate(url, args.clients, args.seconds))
+                measured = concurrent_inserts(url, INSERT, args.clients, args.seconds)
+                results.setdefault(name, []).append(measured["jobs_per_s"])
 
         measure("no worker (nobody waits: no NOTIFY)")
         env = {**os.environ, "DATABASE_URL": url, "PORT": str(_port()), "LOG_LEVEL": "WARNING"}

@@ -14,7 +14,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from common.errors import DatabaseUnavailable
+from common.errors import DatabaseUnavailable, NotFound
+from common.sql import query
 
 # TCP keepalives so that a silently dropped connection (NAT, failover) is noticed within about a minute.
 CONNECT_KWARGS: dict[str, Any] = {
@@ -89,3 +90,13 @@ def make_pool(url: str, *, min_size: int, max_size: int, name: str, check: bool 
         # once, so our callers' capped retry (≤ 1 s) sets the pace of reconnection instead.
         reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
     )
+
+
+async def fetch_in_workspace(conn: psycopg.AsyncConnection, query_name: str, row_id: str, workspace_id: str,
+                             what: str) -> dict[str, Any]:
+    """One row by id, scoped to the workspace: a named query taking %(id)s and %(workspace_id)s, or 404."""
+    cur = await conn.execute(query(query_name), {"id": row_id, "workspace_id": workspace_id})
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no {what} {row_id} in this workspace")
+    return row  # type: ignore[return-value]

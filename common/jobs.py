@@ -26,7 +26,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from common.errors import Conflict, NotFound, PayloadTooLarge, ValidationError
+from common import db
+from common.errors import Conflict, PayloadTooLarge, ValidationError
 from common.sql import query
 
 
@@ -149,11 +150,7 @@ async def enqueue(conn: AsyncConnection, workspace_id: str, job: NewJob) -> tupl
 
 
 async def get(conn: AsyncConnection, workspace_id: str, job_id: str) -> dict[str, Any]:
-    cur = await conn.execute(query("job_get"), {"id": job_id, "workspace_id": workspace_id})
-    row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"no job {job_id} in this workspace")
-    return row  # type: ignore[return-value]
+    return await db.fetch_in_workspace(conn, "job_get", job_id, workspace_id, "job")
 
 
 async def list_jobs(conn: AsyncConnection, workspace_id: str, *, status: str | None = None,

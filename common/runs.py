@@ -18,7 +18,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from common import jobs, report_datasets, report_templates
+from common import db, jobs, report_datasets, report_templates
 from common.errors import Conflict, NotFound, ValidationError
 from common.jobs import NewJob
 from common.reports import Dataset, Parameter, validate_declarations, validate_parameters
@@ -124,19 +124,11 @@ async def typed_values(conn: AsyncConnection, workspace_id: str, declarations: l
 
 
 async def get(conn: AsyncConnection, workspace_id: str, run_id: str) -> dict[str, Any]:
-    cur = await conn.execute(query("run_get"), {"id": run_id, "workspace_id": workspace_id})
-    row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"no run {run_id} in this workspace")
-    return row  # type: ignore[return-value]
+    return await db.fetch_in_workspace(conn, "run_get", run_id, workspace_id, "run")
 
 
 async def get_report(conn: AsyncConnection, workspace_id: str, run_id: str) -> dict[str, Any]:
-    cur = await conn.execute(query("run_get_report"), {"id": run_id, "workspace_id": workspace_id})
-    row = await cur.fetchone()
-    if row is None:
-        raise NotFound(f"no run {run_id} in this workspace")
-    return row  # type: ignore[return-value]
+    return await db.fetch_in_workspace(conn, "run_get_report", run_id, workspace_id, "run")
 
 
 async def list_recent(conn: AsyncConnection, workspace_id: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -23,14 +23,12 @@ def _single_inserts(url: str, sql: str, stop_at: list[float], counts: list[int],
         counts[index] = done
 
 
-def singles(target: Target, clients: int, duration: float) -> dict[str, Any]:
-    """Jobs/s from ``clients`` connections, each committing one single-row insert after another."""
-    reset(target)
-    sql = target.system.enqueue_one_sql(record=False)
+def concurrent_inserts(url: str, sql: str, clients: int, duration: float) -> dict[str, Any]:
+    """Jobs/s from ``clients`` connections, each committing ``sql`` (one single-row insert) after another."""
     counts = [0] * clients
     barrier = threading.Barrier(clients + 1, timeout=60)
     stop_at = [0.0]
-    threads = [threading.Thread(target=_single_inserts, args=(target.url, sql, stop_at, counts, i, barrier))
+    threads = [threading.Thread(target=_single_inserts, args=(url, sql, stop_at, counts, i, barrier))
                for i in range(clients)]
     # Every client connects first; the clock starts when all of them are ready.
     for thread in threads:
@@ -43,6 +41,12 @@ def singles(target: Target, clients: int, duration: float) -> dict[str, Any]:
         thread.join()
     elapsed = time.monotonic() - started
     return {"jobs_per_s": sum(counts) / elapsed, "jobs": sum(counts), "clients": clients}
+
+
+def singles(target: Target, clients: int, duration: float) -> dict[str, Any]:
+    """Jobs/s from ``clients`` connections of the system's own single-job enqueue."""
+    reset(target)
+    return concurrent_inserts(target.url, target.system.enqueue_one_sql(record=False), clients, duration)
 
 
 def batches(target: Target, batch_size: int, duration: float) -> dict[str, Any]:
