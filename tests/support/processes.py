@@ -69,6 +69,11 @@ class Service:
                      f"log: {self.log_path}")
         return self
 
+    def client(self, *, timeout: float = 30) -> httpx.Client:
+        """An HTTP client for this service's API. Every test that calls the web's API goes through here,
+        so that credentials (sign-in, API tokens) are added in one place."""
+        return httpx.Client(base_url=self.base_url, timeout=timeout)
+
     def healthy(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
