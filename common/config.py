@@ -44,6 +44,8 @@ class Settings:
     poll_interval_seconds: float = 5.0
     worker_concurrency: int = 4
     worker_processes: int = 1
+    # Set by the WORKER_PROCESSES supervisor for its children: serve health/metrics on this unix socket.
+    health_socket: str | None = None
     job_lease_seconds: float = 30.0
     shutdown_grace_seconds: float = 8.0
     log_format: str = "text"
@@ -91,6 +93,7 @@ class Settings:
             poll_interval_seconds=_number(env, "POLL_INTERVAL_SECONDS", 5.0, float, 0.05, 3600),
             worker_concurrency=_number(env, "WORKER_CONCURRENCY", 4, int, 1, 1000),
             worker_processes=_number(env, "WORKER_PROCESSES", 1, int, 1, 256),
+            health_socket=env.get("REPORTGEN_HEALTH_SOCKET") or None,
             job_lease_seconds=_number(env, "JOB_LEASE_SECONDS", 30.0, float, 0.5, 86400),
             shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", 8.0, float, 0, 3600),
             log_format=log_format,

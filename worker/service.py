@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from common import db
 from common.config import Settings, listen_url
-from common.http_server import make_server
+from common.http_server import make_server, serve
 from common.logs import redact_url
 from common.metrics import Metrics
 from common.runtime import install_stop_signals, migrate_when_reachable
@@ -45,12 +45,18 @@ def warn_about_pooler(settings: Settings, url: str) -> None:
 
 
 async def serve_worker(settings: Settings, url: str, *, with_http: bool = True) -> None:
+    if settings.worker_processes > 1:
+        from worker.supervisor import serve_supervisor
+
+        await serve_supervisor(settings, url)
+        return
     worker = build_worker(settings, url)
     install_stop_signals(worker.request_stop)
     warn_about_pooler(settings, url)
     log.info("worker using database %s", redact_url(url))
-    server = make_server(build_health_app(worker), settings.host, settings.port) if with_http else None
-    server_task = asyncio.create_task(server.serve()) if server else None
+    server = make_server(build_health_app(worker), settings.host, settings.port,
+                         uds=settings.health_socket) if with_http else None
+    server_task = asyncio.create_task(serve(server, settings, "worker")) if server else None
     try:
         if await migrate_when_reachable(url, settings.default_workspace_id, worker._stopping):
             await worker.run()
