@@ -53,8 +53,9 @@ class QueueCollector(Collector):
         yield oldest
         if snap.recent_latency:
             recent = GaugeMetricFamily("reportgen_recent_job_latency_seconds",
-                                       "Wait and duration percentiles of jobs finished in the last 5 minutes, "
-                                       "read from the database", labels=["type", "kind", "quantile"])
+                                       "Wait and duration percentiles of jobs finished in the last 5 minutes "
+                                       "(at most the latest 5,000), read from the database",
+                                       labels=["type", "kind", "quantile"])
             for row in snap.recent_latency:
                 for kind in ("wait", "duration"):
                     for q, col in (("0.5", f"{kind}_p50"), ("0.99", f"{kind}_p99")):

@@ -15,6 +15,7 @@ from common.sql import query
 EXACT_FINISHED_BELOW_ROWS = 100_000
 SAMPLE_ROWS = 20_000
 RECENT_WINDOW_SECONDS = 300
+RECENT_SAMPLE_JOBS = 5000  # percentiles from the latest jobs of the window: bounded at any throughput
 
 
 async def read_snapshot(conn: AsyncConnection, *, include_recent: bool) -> QueueSnapshot:
@@ -29,5 +30,6 @@ async def read_snapshot(conn: AsyncConnection, *, include_recent: bool) -> Queue
     recent = []
     if include_recent:
         recent = await (await conn.execute(query("job_recent_latency"),
-                                           {"window_seconds": RECENT_WINDOW_SECONDS})).fetchall()
+                                           {"window_seconds": RECENT_WINDOW_SECONDS,
+                                            "limit": RECENT_SAMPLE_JOBS})).fetchall()
     return snapshot_from_rows(active, finished, recent)  # type: ignore[arg-type]

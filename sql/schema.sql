@@ -128,16 +128,50 @@ CREATE TABLE IF NOT EXISTS jobs (
 -- Claiming reads only this small index, however many finished jobs the table holds.
 CREATE INDEX IF NOT EXISTS jobs_claim_idx ON jobs (priority DESC, run_at, id) WHERE status = 'QUEUED';
 -- (No second index on queued jobs' run_at: with stale statistics the planner preferred it for the claim
--- and sorted the whole queue to return a few rows. The next-due and oldest-age queries read this one.)
+-- and sorted the whole queue to return a few rows. The next-due and oldest-age queries read this one,
+-- one priority at a time: see job_queued_priorities() below.)
 DROP INDEX IF EXISTS jobs_queued_run_at_idx;
--- Rescue of expired leases.
-CREATE INDEX IF NOT EXISTS jobs_lease_idx ON jobs (lease_expires_at) WHERE status = 'IN_PROGRESS';
--- Listing and pruning.
-CREATE INDEX IF NOT EXISTS jobs_workspace_created_idx ON jobs (workspace_id, created_at DESC);
+-- The running jobs, for rescue and counts. Keyed on started_at, which a heartbeat does not change: with
+-- no index on lease_expires_at a heartbeat touches no indexed column, so it is a HOT update (no index
+-- writes, and the old version is pruned within the page). Rescue reads the whole IN_PROGRESS set (the
+-- jobs in flight, a few per worker) and filters on the lease.
+DROP INDEX IF EXISTS jobs_lease_idx;
+CREATE INDEX IF NOT EXISTS jobs_in_progress_idx ON jobs (started_at) WHERE status = 'IN_PROGRESS';
+-- Listing newest first, keyset-paginated on (created_at, id): one index range per page at any size;
+-- with a status or a type filter, the index that leads with it (a rare status otherwise meant walking
+-- millions of rows of the others).
+DROP INDEX IF EXISTS jobs_workspace_created_idx;
+CREATE INDEX IF NOT EXISTS jobs_workspace_list_idx ON jobs (workspace_id, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS jobs_workspace_status_idx ON jobs (workspace_id, status, created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS jobs_workspace_type_idx ON jobs (workspace_id, type, created_at DESC, id DESC);
+-- Pruning (oldest first) and recent latency (newest first).
 CREATE INDEX IF NOT EXISTS jobs_finished_idx ON jobs (completed_at)
     WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED');
 -- Idempotent creation: one job per (workspace, dedup_key).
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_dedup_idx ON jobs (workspace_id, dedup_key) WHERE dedup_key IS NOT NULL;
+
+-- A queue table: every row is inserted, updated two or three times, and deleted by pruning. fillfactor 90
+-- leaves room in each page for the HOT versions of heartbeats (measured in bench/prune_soak.py, which
+-- reports n_tup_hot_upd). Autovacuum's defaults (20 % of the table changed) wait far too long for a table
+-- whose live part is small and whose dead tuples are made at thousands per second: vacuum after 1 % (plus
+-- 1,000 rows), analyze after 2 %, and do not sleep between pages (the cost limit is per table).
+ALTER TABLE jobs SET (fillfactor = 90,
+                      autovacuum_vacuum_scale_factor = 0.01, autovacuum_vacuum_threshold = 1000,
+                      autovacuum_vacuum_insert_scale_factor = 0.02,
+                      autovacuum_analyze_scale_factor = 0.02, autovacuum_vacuum_cost_delay = 0);
+
+-- The priorities of QUEUED jobs, highest first, each found with one probe of jobs_claim_idx (a loose
+-- index scan). The claim and the next-due question walk the due jobs one priority at a time, so 200,000
+-- delayed jobs of a higher priority cost them one probe instead of a walk past all of them.
+CREATE OR REPLACE FUNCTION job_queued_priorities() RETURNS SETOF smallint LANGUAGE sql STABLE AS $$
+    WITH RECURSIVE p(priority) AS (
+        SELECT max(priority) FROM jobs WHERE status = 'QUEUED'
+        UNION ALL
+        SELECT (SELECT max(j.priority) FROM jobs j WHERE j.status = 'QUEUED' AND j.priority < p.priority)
+        FROM p WHERE p.priority IS NOT NULL
+    )
+    SELECT priority FROM p WHERE priority IS NOT NULL
+$$;
 
 -- Workers that are waiting for work (free slots, nothing left to claim), one row each. The insert
 -- trigger NOTIFYs only while a row exists: a NOTIFY takes a database-wide lock that is held through the

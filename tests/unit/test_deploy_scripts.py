@@ -476,3 +476,10 @@ def test_scripts_parse_and_pass_shellcheck(script: Path) -> None:
     result = subprocess.run([shellcheck, "--severity=style", str(script)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 0, result.stdout
+
+
+def test_worker_runs_one_process_per_vcpu():
+    spec = yaml.safe_load((ROOT / "deploy" / "cloudrun" / "worker.yaml").read_text())
+    container = spec["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert int(env["WORKER_PROCESSES"]) == int(container["resources"]["limits"]["cpu"])
