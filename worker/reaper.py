@@ -1,13 +1,16 @@
 """Rescues jobs whose lease ran out, prunes old finished jobs and the waiting rows of dead workers.
 
 Any worker may rescue any job: the one that held it died, hung, or lost its connection for longer than
-the lease. Pruning deletes finished jobs older than ``JOB_RETENTION_DAYS`` in small batches, so the
-table does not grow without bound and no single statement holds many locks.
+the lease. Pruning deletes finished jobs older than ``JOB_RETENTION_DAYS`` in batches, so the table does
+not grow without bound and no single statement holds many locks. It must keep pace with the drain: one
+process finishes 2,000-15,000 jobs/s, so a round deletes batch after batch while batches come back full
+(up to ``PRUNE_BUDGET_SECONDS``), and rounds come every ``PRUNE_EVERY_SECONDS`` (bench/prune_soak.py).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -17,7 +20,8 @@ from common.sql import query
 
 log = logging.getLogger(__name__)
 RESCUE_BATCH = 100
-PRUNE_BATCH = 1000
+PRUNE_BATCH = 5000
+PRUNE_BUDGET_SECONDS = 5.0
 
 
 async def rescue_expired(pool: AsyncConnectionPool) -> list[dict[str, Any]]:
@@ -30,15 +34,18 @@ async def rescue_expired(pool: AsyncConnectionPool) -> list[dict[str, Any]]:
     return rows  # type: ignore[return-value]
 
 
-async def prune_finished(pool: AsyncConnectionPool, retention_seconds: float, *, max_batches: int = 10) -> int:
-    """Delete up to ``max_batches`` batches of old finished jobs; returns how many were deleted."""
+async def prune_finished(pool: AsyncConnectionPool, retention_seconds: float, *,
+                         budget_seconds: float = PRUNE_BUDGET_SECONDS) -> int:
+    """Delete old finished jobs, a batch at a time, while batches come back full and the time budget
+    lasts (then the next round goes on); returns how many were deleted."""
     deleted = 0
-    for _ in range(max_batches):
+    deadline = time.monotonic() + budget_seconds
+    while True:
         async with db.translate_errors_async(), pool.connection() as conn:
             cur = await conn.execute(query("job_prune_finished"),
                                      {"retention_seconds": retention_seconds, "limit": PRUNE_BATCH})
             deleted += cur.rowcount
-        if cur.rowcount < PRUNE_BATCH:
+        if cur.rowcount < PRUNE_BATCH or time.monotonic() > deadline:
             break
     if deleted:
         log.info("pruned %d finished jobs older than %.1f days", deleted, retention_seconds / 86400)

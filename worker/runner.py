@@ -39,7 +39,7 @@ from worker.registry import Handler
 log = logging.getLogger(__name__)
 
 ERROR_MAX_CHARS = 4000
-PRUNE_EVERY_SECONDS = 60.0
+PRUNE_EVERY_SECONDS = 10.0  # with the batch loop in prune_finished: keeps pace with the drain
 RETRY_BACKOFF_CAP_SECONDS = 600.0
 LINGER_SECONDS = 0.025  # a second look after going idle, for inserts that were committing meanwhile
 WAITING_ROW_STALE_SECONDS = 600.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from common import db
 from common.sql import query
@@ -52,3 +53,24 @@ def test_claiming_uses_the_partial_index_with_many_finished_jobs(database_url):
     # The partial index holds only the live queue, not the history, and is read in the claim's order.
     assert "jobs_claim_idx" in text, text
     assert "Seq Scan" not in text
+
+
+def test_heartbeats_are_hot_updates(database_url):
+    # No index covers a column a heartbeat changes (lease_expires_at, updated_at), and fillfactor leaves
+    # room in the page: every lease extension is a HOT update, with no index writes.
+    with connect(database_url) as conn:
+        conn.execute("INSERT INTO jobs (workspace_id, type, payload) VALUES (%s, 'PING', '{}')", (WORKSPACE,))
+        claimed = conn.execute(query("job_complete_and_claim"), {"limit": 1, "worker_id": "w", "lease_seconds": 30,
+                                                                 "done": "[]"}).fetchall()
+        held = json.dumps([{"id": str(claimed[0]["id"]), "attempts": 1}])
+        counts = ("SELECT pg_stat_get_xact_tuples_updated('jobs'::regclass) AS updated, "
+                  "pg_stat_get_xact_tuples_hot_updated('jobs'::regclass) AS hot")
+        conn.execute("BEGIN")
+        before = conn.execute(counts).fetchone()  # this backend's counts not yet flushed (the claim)
+        for _ in range(20):
+            assert conn.execute(query("job_extend_leases"), {"held": held, "worker_id": "w",
+                                                             "lease_seconds": 30}).fetchall()
+        after = conn.execute(counts).fetchone()
+        conn.execute("COMMIT")
+    assert after["updated"] - before["updated"] == 20
+    assert after["hot"] - before["hot"] == 20, "every heartbeat a HOT update"
