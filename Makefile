@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-db lint bench bench-smoke install clean
+.PHONY: run test test-db test-pgbouncer lint bench bench-smoke install clean
 
 install: $(STAMP)
 
@@ -28,6 +28,13 @@ test: install
 ## Only the tests that need a database (used by .ci/run against a second PostgreSQL major version).
 test-db: install
 	$(PY) -m pytest -m db $(PYTEST_ARGS)
+
+## The database tests that matter for a pooler, once more through a real PgBouncer in transaction mode
+## (tests/support/pgbouncer.py; needs Debian's pgbouncer, see .ci/setup.d/pgbouncer.sh).
+PGBOUNCER_TESTS := tests/integration tests/acceptance/test_poolers.py tests/acceptance/test_running_system.py \
+	tests/acceptance/test_api_jobs.py tests/acceptance/test_job_controls.py tests/acceptance/test_reports_api.py
+test-pgbouncer: install
+	TEST_THROUGH_PGBOUNCER=1 $(PY) -m pytest -m db $(PGBOUNCER_TESTS) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from common.errors import ConfigError
 
@@ -30,12 +30,22 @@ def default_data_dir() -> Path:
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None
+    # A session connection (direct, or a session-mode pooler) for LISTEN, when DATABASE_URL is a
+    # transaction pooler; None: the listeners use DATABASE_URL.
+    listen_database_url: str | None = None
+    # "transaction" or "session" when DATABASE_URL goes through a pooler the URL does not give away
+    # (port 6543 is taken for transaction mode without it); None: decided from the URL.
+    database_pool_mode: str | None = None
     service_mode: str = "all"
     default_workspace_id: str = DEFAULT_WORKSPACE_ID
     host: str = "127.0.0.1"
     port: int = 8000
+    port_set: bool = True  # PORT was given: a worker without it serves health on a free port instead
     poll_interval_seconds: float = 5.0
     worker_concurrency: int = 4
+    worker_processes: int = 1
+    # Set by the WORKER_PROCESSES supervisor for its children: serve health/metrics on this unix socket.
+    health_socket: str | None = None
     job_lease_seconds: float = 30.0
     shutdown_grace_seconds: float = 8.0
     log_format: str = "text"
@@ -53,6 +63,12 @@ class Settings:
         url = env.get("DATABASE_URL") or None
         if url is not None:
             _check_url(url)
+        listen_url = env.get("LISTEN_DATABASE_URL") or None
+        if listen_url is not None:
+            _check_url(listen_url, "LISTEN_DATABASE_URL")
+        pool_mode = env.get("DATABASE_POOL_MODE", "").strip().lower() or None
+        if pool_mode not in (None, "transaction", "session"):
+            raise ConfigError(f"DATABASE_POOL_MODE must be transaction or session (got {pool_mode!r})")
         mode = env.get("SERVICE_MODE", "all").strip().lower()
         if mode not in SERVICE_MODES:
             raise ConfigError(f"SERVICE_MODE must be one of web, worker, all (got {mode!r})")
@@ -67,12 +83,17 @@ class Settings:
         modules = tuple(m.strip() for m in env.get("REPORTGEN_HANDLER_MODULES", "").split(",") if m.strip())
         return cls(
             database_url=url,
+            listen_database_url=listen_url,
+            database_pool_mode=pool_mode,
             service_mode=mode,
             default_workspace_id=workspace,
             host=env.get("HOST", "127.0.0.1" if "K_SERVICE" not in env else "0.0.0.0"),
             port=_number(env, "PORT", 8000, int, 1, 65535),
+            port_set=bool(env.get("PORT", "").strip()),
             poll_interval_seconds=_number(env, "POLL_INTERVAL_SECONDS", 5.0, float, 0.05, 3600),
             worker_concurrency=_number(env, "WORKER_CONCURRENCY", 4, int, 1, 1000),
+            worker_processes=_number(env, "WORKER_PROCESSES", 1, int, 1, 256),
+            health_socket=env.get("REPORTGEN_HEALTH_SOCKET") or None,
             job_lease_seconds=_number(env, "JOB_LEASE_SECONDS", 30.0, float, 0.5, 86400),
             shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", 8.0, float, 0, 3600),
             log_format=log_format,
@@ -84,6 +105,11 @@ class Settings:
             worker_id=env.get("WORKER_ID") or None,
             data_dir=Path(env["REPORTGEN_DATA_DIR"]) if env.get("REPORTGEN_DATA_DIR") else default_data_dir(),
         )
+
+
+def listen_url(settings: Settings, database_url: str) -> str:
+    """Where the listeners LISTEN: ``LISTEN_DATABASE_URL`` when set, else the main database URL."""
+    return settings.listen_database_url or database_url
 
 
 def _number(env: Mapping[str, str], name: str, default: T, kind: type[T],
@@ -100,11 +126,14 @@ def _number(env: Mapping[str, str], name: str, default: T, kind: type[T],
     return value
 
 
-def _check_url(url: str) -> None:
+def _check_url(url: str, name: str = "DATABASE_URL") -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres") or not (parts.hostname or parts.path):
-        raise ConfigError("DATABASE_URL must look like postgresql://user:password@host:5432/dbname")
+        raise ConfigError(f"{name} must look like postgresql://user:password@host:5432/dbname")
     try:
         parts.port  # noqa: B018 - raises on a non-numeric port
     except ValueError:
-        raise ConfigError("DATABASE_URL has a port that is not a number") from None
+        raise ConfigError(f"{name} has a port that is not a number") from None
+    mode = next((v for k, v in parse_qsl(parts.query) if k == "pool_mode"), None)
+    if mode is not None and mode.lower() not in ("transaction", "session"):
+        raise ConfigError(f"{name} has pool_mode={mode!r}; it must be transaction or session")

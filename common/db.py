@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg.rows import dict_row
@@ -28,6 +29,11 @@ CONNECT_KWARGS: dict[str, Any] = {
 }
 
 RECONNECT_TIMEOUT_SECONDS = 2.0
+
+# Port of Supabase's transaction-mode pooler (Supavisor); a URL on it is treated as transaction mode
+# unless it says ``pool_mode=session``.
+TRANSACTION_POOLER_PORT = 6543
+POOL_MODES = ("transaction", "session")
 
 # Errors that mean "the database is not there right now", as opposed to a bug in a query.
 TRANSIENT_ERRORS = (psycopg.OperationalError, psycopg.errors.AdminShutdown, psycopg.errors.CannotConnectNow,
@@ -56,18 +62,69 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+def pool_mode(url: str) -> str | None:
+    """``transaction``, ``session`` or None (a direct connection, as far as the URL says).
+
+    The mode comes from the URL's ``pool_mode`` query parameter (which ``resolve_database_url`` adds
+    from ``DATABASE_POOL_MODE``, and ``libpq_url`` strips again: libpq refuses unknown parameters),
+    else from the port: 6543 is Supabase's transaction pooler.
+    """
+    parts = urlsplit(url)
+    mode = dict(parse_qsl(parts.query)).get("pool_mode", "").strip().lower()
+    if mode in POOL_MODES:
+        return mode
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    return "transaction" if port == TRANSACTION_POOLER_PORT else None
+
+
+def is_transaction_pooler(url: str) -> bool:
+    """Behind a transaction-mode pooler LISTEN hears nothing, and a prepared statement made on one
+    server connection is gone on the next transaction's (``prepared statement "_pg3_0" does not exist``)."""
+    return pool_mode(url) == "transaction"
+
+
+def with_pool_mode(url: str, mode: str | None) -> str:
+    """``url`` with ``pool_mode=<mode>`` in its query (replacing one already there); None leaves it."""
+    if mode is None:
+        return url
+    parts = urlsplit(url)
+    query_items = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "pool_mode"]
+    return urlunsplit(parts._replace(query=urlencode([*query_items, ("pool_mode", mode)])))
+
+
+def libpq_url(url: str) -> str:
+    """The URL without our ``pool_mode`` parameter, as libpq accepts it."""
+    parts = urlsplit(url)
+    items = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(k == "pool_mode" for k, _ in items):
+        return url
+    return urlunsplit(parts._replace(query=urlencode([(k, v) for k, v in items if k != "pool_mode"])))
+
+
+def connection_kwargs(url: str, application_name: str) -> dict[str, Any]:
+    """Connection options for ``url``: never prepare server-side statements through a transaction pooler
+    (psycopg prepares a query after its 5th execution by default; ``prepare_threshold=None`` turns it off)."""
+    kwargs: dict[str, Any] = {**CONNECT_KWARGS, "application_name": application_name}
+    if is_transaction_pooler(url):
+        kwargs["prepare_threshold"] = None
+    return kwargs
+
+
 def connect(url: str, *, autocommit: bool = True, application_name: str = "report-generator") -> psycopg.Connection:
     with translate_errors():
-        return psycopg.connect(url, autocommit=autocommit, row_factory=dict_row,  # type: ignore[return-value]
-                               **{**CONNECT_KWARGS, "application_name": application_name})
+        return psycopg.connect(libpq_url(url), autocommit=autocommit,  # type: ignore[return-value]
+                               row_factory=dict_row, **connection_kwargs(url, application_name))
 
 
 async def connect_async(url: str, *, autocommit: bool = True,
                         application_name: str = "report-generator") -> psycopg.AsyncConnection:
     async with translate_errors_async():
         return await psycopg.AsyncConnection.connect(  # type: ignore[return-value]
-            url, autocommit=autocommit, row_factory=dict_row,
-            **{**CONNECT_KWARGS, "application_name": application_name})
+            libpq_url(url), autocommit=autocommit, row_factory=dict_row,
+            **connection_kwargs(url, application_name))
 
 
 def make_pool(url: str, *, min_size: int, max_size: int, name: str, check: bool = True,
@@ -79,8 +136,8 @@ def make_pool(url: str, *, min_size: int, max_size: int, name: str, check: bool 
     connection; the worker's hot path skips that round trip and retries instead.
     """
     return AsyncConnectionPool(
-        url, min_size=min_size, max_size=max_size, open=False, name=name,
-        kwargs={"autocommit": True, "row_factory": dict_row, **CONNECT_KWARGS, "application_name": name},
+        libpq_url(url), min_size=min_size, max_size=max_size, open=False, name=name,
+        kwargs={"autocommit": True, "row_factory": dict_row, **connection_kwargs(url, name)},
         check=AsyncConnectionPool.check_connection if check else None,
         # How long a caller waits for a connection. Short, because while the database is away a waiting
         # caller starts no new connection attempt; failing fast and retrying does.

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 
 from common.config import Settings
+from common.db import with_pool_mode
 from common.embedded_pg import running_url
 from common.errors import ConfigError, DatabaseUnavailable
 from common.migrate import migrate
@@ -22,7 +23,7 @@ DUPLICATE_SIGNAL_SECONDS = 0.25
 def resolve_database_url(settings: Settings) -> str:
     """``DATABASE_URL`` when set; else the embedded server that ``make run`` started in this checkout."""
     if settings.database_url:
-        return settings.database_url
+        return with_pool_mode(settings.database_url, settings.database_pool_mode)
     url = running_url(settings.data_dir)
     if url is None:
         raise ConfigError(
@@ -30,19 +31,6 @@ def resolve_database_url(settings: Settings) -> str:
             "(start one with 'make run', or set DATABASE_URL=postgresql://…)"
         )
     return url
-
-
-def is_transaction_pooler(url: str) -> bool:
-    """Supabase's transaction-mode pooler (port 6543) or PgBouncer in transaction mode drops LISTEN."""
-    from urllib.parse import parse_qs, urlsplit
-
-    parts = urlsplit(url)
-    try:
-        port = parts.port
-    except ValueError:
-        return False
-    mode = parse_qs(parts.query).get("pool_mode", [""])[0]
-    return port == 6543 or mode == "transaction"
 
 
 async def migrate_when_reachable(url: str, workspace_id: str, stop: asyncio.Event) -> bool:

@@ -96,7 +96,7 @@ async def _serve_all(settings: Settings, url: str) -> None:
         server.should_exit = True
 
     install_stop_signals(stop)
-    warn_about_pooler(url)
+    warn_about_pooler(settings, url)
     server_task = asyncio.create_task(server.serve())
     try:
         if await migrate_when_reachable(url, settings.default_workspace_id, worker._stopping):

@@ -19,8 +19,15 @@ import pytest
 from common.embedded_pg import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from common.migrate import migrate
 from tests.support.databases import CALLS_DDL, database_url_for
+from tests.support.pgbouncer import INSTALL_HINT, PgBouncer, find_pgbouncer
 
 DB_TIERS = ("integration", "acceptance")
+
+
+def through_pgbouncer() -> bool:
+    """``TEST_THROUGH_PGBOUNCER=1`` (``make test-pgbouncer``): ``database_url`` goes through a real
+    PgBouncer in transaction mode; creating and dropping databases still goes direct."""
+    return os.environ.get("TEST_THROUGH_PGBOUNCER") == "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -55,9 +62,21 @@ def template_db(server_url: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def pgbouncer(server_url: str) -> Iterator[PgBouncer]:
+    """A real PgBouncer (transaction mode) in front of the session's server."""
+    if find_pgbouncer() is None:
+        if os.environ.get("CI") or os.environ.get("REPORTGEN_REQUIRE_TOOLS") == "1" or through_pgbouncer():
+            pytest.fail(f"pgbouncer is required here but not installed; {INSTALL_HINT}")
+        pytest.skip(f"pgbouncer not installed ({INSTALL_HINT}); CI and REPORTGEN_REQUIRE_TOOLS=1 make this a failure")
+    bouncer = PgBouncer(server_url).start()
+    yield bouncer
+    bouncer.stop()
+
+
 @pytest.fixture
-def database_url(server_url: str, template_db: str) -> Iterator[str]:
-    """A fresh, migrated database for one test, dropped afterwards."""
+def direct_database_url(server_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards; always a direct connection."""
     name = f"rg_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
@@ -67,6 +86,16 @@ def database_url(server_url: str, template_db: str) -> Iterator[str]:
     yield url
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, direct_database_url: str) -> str:
+    """The test's database as the code under test reaches it: direct, or through PgBouncer in
+    transaction mode (``?pool_mode=transaction``) when ``TEST_THROUGH_PGBOUNCER=1``."""
+    if not through_pgbouncer():
+        return direct_database_url
+    bouncer: PgBouncer = request.getfixturevalue("pgbouncer")
+    return bouncer.url_for(direct_database_url)
 
 
 @pytest.fixture

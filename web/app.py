@@ -14,7 +14,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from common import db
-from common.config import Settings
+from common.config import Settings, listen_url
 from common.examples_seed import seed_examples
 from common.metrics import Metrics
 from common.runtime import migrate_when_reachable
@@ -44,7 +44,7 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
     """Build the app; the pool opens (and migrations run) in the lifespan, not here."""
     pool = db.make_pool(database_url, min_size=1, max_size=10, name="report-generator-web")
     state = AppState(settings=settings, database_url=database_url, pool=pool, metrics=metrics or Metrics())
-    events = sse.EventHub(database_url, settings.default_workspace_id)
+    events = sse.EventHub(listen_url(settings, database_url), settings.default_workspace_id)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -77,6 +77,13 @@ class EventHub:
                     queue.put_nowait(None)
 
     async def _run(self) -> None:
+        if db.is_transaction_pooler(self.url):
+            # LISTEN through a transaction pooler hears nothing: stay "down", so that every stream
+            # re-reads its run every DOWN_RECHECK_SECONDS (live status by polling).
+            log.warning("the listen URL is a transaction-mode pooler: live run status polls every %.0f s "
+                        "(set LISTEN_DATABASE_URL to a session connection for instant updates)",
+                        DOWN_RECHECK_SECONDS)
+            return
         failures = 0
         while True:
             try:

@@ -36,7 +36,16 @@ class Listener:
         self.connections = 0  # how many times it has connected (tests and logs)
 
     async def run(self) -> None:
-        """Listen forever; reconnect with capped, jittered backoff. Cancel the task to stop."""
+        """Listen forever; reconnect with capped, jittered backoff. Cancel the task to stop.
+
+        Through a transaction-mode pooler LISTEN succeeds and then hears nothing, so the listener does
+        not pretend: it stays down (``reportgen_listener_up 0``) and the worker runs on its poll.
+        """
+        if db.is_transaction_pooler(self.url):
+            log.warning("the listen URL is a transaction-mode pooler, where LISTEN hears nothing: running "
+                        "poll-only (set LISTEN_DATABASE_URL to a direct or session-pooler connection)")
+            self._set_state(False)
+            await asyncio.Event().wait()  # until cancelled at shutdown
         failures = 0
         while True:
             try:

@@ -25,7 +25,7 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from common import db
-from common.config import Settings
+from common.config import Settings, listen_url
 from common.errors import DatabaseUnavailable, LeaseLost
 from common.metrics import Metrics
 from common.sql import query
@@ -86,8 +86,8 @@ class Worker:
             database_url, min_size=2, max_size=4 + min(self.concurrency, 8), name="report-generator-worker",
             check=False, wait_seconds=2.0)
         self.completer = Completer(self.pool, self.worker_id, on_written=self._on_completion_written)
-        self.listener = Listener(database_url, on_queued=self._on_queued, on_cancel=self._on_cancel,
-                                 on_state=self._on_listener_state)
+        self.listener = Listener(listen_url(settings, database_url), on_queued=self._on_queued,
+                                 on_cancel=self._on_cancel, on_state=self._on_listener_state)
         self._wake = asyncio.Event()
         self._wake_source = "poll"
         self._slot_freed = asyncio.Event()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
-from common.config import Settings
-from common.http_server import make_server
+from common import db
+from common.config import Settings, listen_url
+from common.http_server import make_server, serve
 from common.logs import redact_url
 from common.metrics import Metrics
-from common.runtime import install_stop_signals, is_transaction_pooler, migrate_when_reachable
+from common.runtime import install_stop_signals, migrate_when_reachable
 from worker.health import build_health_app
 from worker.registry import load_handlers
 from worker.runner import Worker
@@ -17,24 +19,44 @@ from worker.runner import Worker
 log = logging.getLogger(__name__)
 
 
+# Poll interval of a worker that cannot LISTEN (its listen URL is a transaction pooler): pickup then
+# waits for the poll, so it polls often; one cheap indexed claim per second per worker process.
+POLL_ONLY_INTERVAL_SECONDS = 1.0
+
+
 def build_worker(settings: Settings, url: str, metrics: Metrics | None = None) -> Worker:
+    if db.is_transaction_pooler(listen_url(settings, url)):
+        settings = replace(settings, poll_interval_seconds=min(settings.poll_interval_seconds,
+                                                               POLL_ONLY_INTERVAL_SECONDS))
     return Worker(settings, url, load_handlers(settings.handler_modules), metrics)
 
 
-def warn_about_pooler(url: str) -> None:
-    if is_transaction_pooler(url):
-        log.warning("DATABASE_URL points at a transaction-mode pooler (port 6543): LISTEN does not work "
-                    "there, so jobs start on the %s poll instead of at once; use the direct or "
-                    "session-mode connection (port 5432)", "POLL_INTERVAL_SECONDS")
+def warn_about_pooler(settings: Settings, url: str) -> None:
+    """Say once at start what the pooler in front of the database costs."""
+    if not db.is_transaction_pooler(url):
+        return
+    if db.is_transaction_pooler(listen_url(settings, url)):
+        log.warning("DATABASE_URL is a transaction-mode pooler and LISTEN_DATABASE_URL is not set: jobs start "
+                    "on a %.0f s poll instead of at once; set LISTEN_DATABASE_URL to the direct or session-mode "
+                    "connection (port 5432) for instant pickup", POLL_ONLY_INTERVAL_SECONDS)
+    else:
+        log.info("DATABASE_URL is a transaction-mode pooler: statements are not prepared server-side; "
+                 "the listener uses LISTEN_DATABASE_URL")
 
 
 async def serve_worker(settings: Settings, url: str, *, with_http: bool = True) -> None:
+    if settings.worker_processes > 1:
+        from worker.supervisor import serve_supervisor
+
+        await serve_supervisor(settings, url)
+        return
     worker = build_worker(settings, url)
     install_stop_signals(worker.request_stop)
-    warn_about_pooler(url)
+    warn_about_pooler(settings, url)
     log.info("worker using database %s", redact_url(url))
-    server = make_server(build_health_app(worker), settings.host, settings.port) if with_http else None
-    server_task = asyncio.create_task(server.serve()) if server else None
+    server = make_server(build_health_app(worker), settings.host, settings.port,
+                         uds=settings.health_socket) if with_http else None
+    server_task = asyncio.create_task(serve(server, settings, "worker")) if server else None
     try:
         if await migrate_when_reachable(url, settings.default_workspace_id, worker._stopping):
             await worker.run()

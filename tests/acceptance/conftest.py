@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
+from common.db import is_transaction_pooler
+from tests.support.databases import database_url_for
 from tests.support.processes import Service
 
 
 @pytest.fixture
-def services(tmp_path: Path) -> Iterator[Callable[..., Service]]:
+def services(tmp_path: Path, server_url: str) -> Iterator[Callable[..., Service]]:
+    """Start ``python -m web|worker`` on a database. Through a transaction pooler, the services get
+    Supabase's recommended set-up: ``LISTEN_DATABASE_URL`` a session (here: direct) connection,
+    unless a test sets it itself (``LISTEN_DATABASE_URL=""`` for poll-only)."""
     started: list[Service] = []
 
     def start(module: str, database_url: str, *, wait_healthy: bool = True, **env: object) -> Service:
+        if is_transaction_pooler(database_url) and "LISTEN_DATABASE_URL" not in env:
+            env["LISTEN_DATABASE_URL"] = database_url_for(server_url, urlsplit(database_url).path.lstrip("/"))
         service = Service(module, database_url, env={k: str(v) for k, v in env.items()}, log_dir=tmp_path)
         started.append(service)
         return service.start(wait_healthy=wait_healthy)

@@ -24,7 +24,11 @@ def database_url_for(server_url: str, name: str) -> str:
 
 
 def connect(url: str) -> psycopg.Connection[dict[str, Any]]:
-    return psycopg.connect(url, autocommit=True, row_factory=dict_row)
+    """A test's own connection; through a transaction pooler too (no prepared statements there)."""
+    from common.db import is_transaction_pooler, libpq_url
+
+    return psycopg.connect(libpq_url(url), autocommit=True, row_factory=dict_row,
+                           prepare_threshold=None if is_transaction_pooler(url) else 5)
 
 
 def insert_job(url: str, job_type: str = "PING", payload: str = "{}") -> str:
