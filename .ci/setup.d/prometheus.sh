@@ -11,9 +11,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
+apt-get -o DPkg::Lock::Timeout=300 update -qq
 # --no-install-recommends: promtool ships in the server package; its recommends are not needed.
-apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends prometheus >/dev/null
 # The package may start a Prometheus server where an init system runs; the tests need only promtool.
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
   systemctl stop prometheus || true
