@@ -1,0 +1,175 @@
+"""Each page, API and /metrics query at 10 M finished jobs, with the schema and queries before and after.
+
+On a scratch embedded PostgreSQL (fsync off): one table of ``--rows`` finished jobs over 14 days (300,000
+of them finished in the last 5 minutes, i.e. 1,000 jobs/s), 200,000 delayed jobs of priority 10, 1,000
+due jobs of priority 0 and 50 running ones, made with generate_series. The indexes come from running the
+"before" schema file over it (the version at ``--before``), then the current one (which drops and
+creates indexes idempotently, as a migration of an existing database does). Each query runs
+``--repeats`` times after one warm-up; the median is reported. Writes run inside a rolled-back transaction.
+
+    .venv/bin/python -m bench.queries_at_scale [--rows 10000000] [--before eca7ab1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from common.embedded_pg import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
+from common.sql import parse_queries
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+WS = "c8e2bd7a-abe8-4ae2-9d77-720fabab07e4"
+BEFORE_REF = "eca7ab1"  # main before issue 12's query and index changes
+
+GENERATE = [
+    "ALTER TABLE jobs DROP CONSTRAINT jobs_pkey",
+    "DO $$ DECLARE i record; BEGIN FOR i IN SELECT indexname FROM pg_indexes WHERE tablename = 'jobs' "
+    "LOOP EXECUTE format('DROP INDEX %I', i.indexname); END LOOP; END $$",
+    # History: finished jobs, newest first in i; the last 300,000 within 5 minutes (1,000/s), the rest
+    # spread over 14 days.
+    f"""INSERT INTO jobs (workspace_id, type, status, payload, result, created_at, run_at, started_at,
+                          completed_at, attempts, updated_at)
+    SELECT '{WS}',
+           (ARRAY['PING','PING','PING','PING','PING','PING','START_RUN','START_RUN','EXPORT','DELIVER'])
+               [1 + mod(i, 10)],
+           (ARRAY['COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED',
+                  'COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED','COMPLETED',
+                  'COMPLETED','COMPLETED','FAILED','CANCELLED'])[1 + mod(i, 20)],
+           '{{}}', '{{"pong": true}}', t - interval '5 ms', t - interval '5 ms', t - interval '2 ms', t, 1, t
+    FROM (SELECT i, now() - CASE WHEN i <= 300000 THEN make_interval(secs => i / 1000.0)
+                                 ELSE make_interval(secs => 300 + (i - 300000) * (14 * 86400.0 / %(rows)s)) END AS t
+          FROM generate_series(1, %(rows)s) AS i) AS g""",
+    f"""INSERT INTO jobs (workspace_id, type, status, payload, priority, run_at)
+    SELECT '{WS}', 'PING', 'QUEUED', '{{}}', 10, now() + interval '1 hour' + make_interval(secs => i / 100.0)
+    FROM generate_series(1, 200000) AS i""",
+    f"""INSERT INTO jobs (workspace_id, type, status, payload, priority, run_at, created_at)
+    SELECT '{WS}', 'PING', 'QUEUED', '{{}}', 0, now() - make_interval(secs => i), now() - make_interval(secs => i)
+    FROM generate_series(1, 1000) AS i""",
+    f"""INSERT INTO jobs (workspace_id, type, status, payload, started_at, attempts, locked_by, lease_expires_at)
+    SELECT '{WS}', 'PING', 'IN_PROGRESS', '{{}}', now(), 1, 'bench-' || i, now() + interval '30 seconds'
+    FROM generate_series(1, 50) AS i""",
+    "ALTER TABLE jobs ADD PRIMARY KEY (id)",
+]
+
+
+def cases() -> dict[str, tuple[str, dict[str, Any]]]:
+    page = {"workspace_id": WS, "status": None, "type": None, "limit": 50, "before_created_at": None,
+            "before_id": None}
+    cursor = {"before_created_at": datetime.now(UTC) - timedelta(days=3), "before_id": str(uuid.UUID(int=0))}
+    out: dict[str, tuple[str, dict[str, Any]]] = {
+        "dashboard queue_counts": ("queue_counts", {"workspace_id": WS}),
+        "dashboard failed (job_list status=FAILED limit 5)": ("job_list", {**page, "status": "FAILED", "limit": 5}),
+        "/jobs (job_list limit 100)": ("job_list", {**page, "limit": 100}),
+    }
+    for status in ("QUEUED", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"):
+        out[f"/jobs?status={status}"] = ("job_list", {**page, "status": status, "limit": 100})
+    out["/jobs?type=DELIVER"] = ("job_list", {**page, "type": "DELIVER", "limit": 100})
+    out["GET /api/jobs first page"] = ("job_list", page)
+    out["GET /api/jobs page 3 days back"] = ("job_list", {**page, **cursor})
+    out["GET /api/jobs?status=FAILED page 3 days back"] = ("job_list", {**page, **cursor, "status": "FAILED"})
+    out["/metrics job_count_active"] = ("job_count_active", {})
+    out["/metrics job_table_size_estimate"] = ("job_table_size_estimate", {})
+    out["/metrics job_count_finished_sampled (0.2 %)"] = ("job_count_finished_sampled", {"percent": 0.2})
+    out["web /metrics job_recent_latency"] = ("job_recent_latency", {"window_seconds": 300, "limit": 5000})
+    out["claim 8 (200k delayed priority-10 jobs)"] = ("job_complete_and_claim", {
+        "done": Jsonb([]), "worker_id": "bench", "limit": 8, "lease_seconds": 30})
+    out["worker_wait min(run_at)"] = ("worker_wait", {"worker_id": "bench"})
+    out["rescue"] = ("job_rescue_expired", {"limit": 100})
+    out["prune one batch"] = ("job_prune_finished", {"retention_seconds": 7 * 86400, "limit": 5000})
+    return out
+
+
+def load_sql(ref: str | None) -> tuple[str, dict[str, str]]:
+    """(schema + triggers, named queries) at a git ref, or of the working tree."""
+    def read(path: str) -> str:
+        if ref is None:
+            return (REPO / path).read_text()
+        return subprocess.run(["git", "show", f"{ref}:{path}"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout
+    queries: dict[str, str] = {}
+    for name in ("sql/queries/jobs.sql", "sql/queries/reports.sql"):
+        queries.update(parse_queries(read(name)))
+    return read("sql/schema.sql") + "\n" + read("sql/triggers.sql"), queries
+
+
+def measure(conn: psycopg.Connection[Any], queries: dict[str, str], repeats: int) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for label, (name, params) in cases().items():
+        sql = queries[name]
+        times = []
+        for _ in range(repeats + 1):
+            conn.execute("BEGIN")
+            started = time.perf_counter()
+            cur = conn.execute(sql, params)
+            if cur.description is not None:
+                cur.fetchall()
+            times.append((time.perf_counter() - started) * 1000)
+            conn.execute("ROLLBACK")
+        out[label] = round(statistics.median(times[1:]), 2)
+        print(f"  {out[label]:9.2f} ms  {label}", flush=True)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--before", default=BEFORE_REF)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    data_dir = Path(tempfile.mkdtemp(prefix="rg-bench-scale-"))
+    server = EmbeddedPostgres(data_dir, settings={**FAST_UNSAFE_SETTINGS, "shared_buffers": "1GB",
+                                                  "maintenance_work_mem": "512MB", "max_wal_size": "16GB",
+                                                  "work_mem": "16MB", "autovacuum": "off"})
+    url = server.start()
+    try:
+        before_schema, before_queries = load_sql(args.before)
+        after_schema, after_queries = load_sql(None)
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
+            conn.execute(before_schema)
+            conn.execute("INSERT INTO workspaces (id, name) VALUES (%s, 'bench') ON CONFLICT DO NOTHING", (WS,))
+            started = time.perf_counter()
+            for statement in GENERATE:
+                conn.execute(statement, {"rows": args.rows} if "%(rows)s" in statement else None)
+            conn.execute(before_schema)  # the indexes of "before"
+            conn.execute("VACUUM ANALYZE jobs")
+            print(f"generated {args.rows:,} finished jobs in {time.perf_counter() - started:.0f} s", flush=True)
+            print(f"before ({args.before}):", flush=True)
+            before = measure(conn, before_queries, args.repeats)
+            started = time.perf_counter()
+            conn.execute(after_schema)  # what a migration does to an existing database
+            conn.execute("VACUUM ANALYZE jobs")
+            print(f"migrated the indexes in {time.perf_counter() - started:.0f} s; after:", flush=True)
+            after = measure(conn, after_queries, args.repeats)
+            size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('jobs')) AS s").fetchone()["s"]
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    result = {"rows": args.rows, "before_ref": args.before, "table_size": size, "before_ms": before,
+              "after_ms": after}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"queries-at-scale-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+    lines = [f"# Queries at {args.rows:,} finished jobs ({size}), median of {args.repeats}", "",
+             f"| query | before ({args.before}) ms | after ms |", "|---|---:|---:|"]
+    lines += [f"| {label} | {before[label]:.2f} | {after[label]:.2f} |" for label in after]
+    (RESULTS / f"queries-at-scale-{stamp}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
