@@ -9,7 +9,8 @@ from common.config import Settings
 from common.http_server import make_server
 from common.logs import redact_url
 from common.metrics import Metrics
-from common.runtime import install_stop_signals, is_transaction_pooler, migrate_when_reachable
+from common.migrate import migrate_when_reachable
+from common.runtime import install_stop_signals, is_transaction_pooler
 from worker.health import build_health_app
 from worker.registry import load_handlers
 from worker.runner import Worker

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from common import db
+from common.queue import PRUNE_BATCH
 from common.sql import query
 from tests.support.databases import WORKSPACE, connect
-from worker.reaper import PRUNE_BATCH, prune_finished
+from tests.support.factories import open_store
 
 
 def _seed_finished(url: str, n: int, age: str) -> None:
@@ -26,12 +26,8 @@ def test_prune_deletes_old_finished_jobs_in_batches_and_keeps_the_rest(database_
                      "now() - interval '60 days')", (WORKSPACE,))
 
     async def run() -> int:
-        pool = db.make_pool(database_url, min_size=1, max_size=2, name="test-prune")
-        await pool.open()
-        try:
-            return await prune_finished(pool, retention_seconds=14 * 86400)
-        finally:
-            await pool.close()
+        async with open_store(database_url) as store:
+            return await store.prune_finished(retention_seconds=14 * 86400)
 
     assert asyncio.run(run()) == PRUNE_BATCH * 2 + 10
     with connect(database_url) as conn:
@@ -46,7 +42,8 @@ def test_claiming_uses_the_partial_index_with_many_finished_jobs(database_url):
         conn.execute("ANALYZE jobs")
         conn.execute("BEGIN")
         plan = conn.execute("EXPLAIN (FORMAT JSON) " + query("job_complete_and_claim"),
-                            {"limit": 10, "worker_id": "explain", "lease_seconds": 30, "done": "[]"}).fetchone()
+                            {"limit": 10, "worker_id": "explain", "lease_seconds": 30, "done": "[]",
+                             "types": ["PING"]}).fetchone()
         conn.execute("ROLLBACK")
     text = str(plan)
     # The partial index holds only the live queue, not the history, and is read in the claim's order.
