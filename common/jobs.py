@@ -140,7 +140,7 @@ async def enqueue(conn: AsyncConnection, workspace_id: str, job: NewJob) -> tupl
         if job.run_at is not None and job.run_at > datetime.now(UTC):
             # The insert trigger stays quiet for future jobs; wake idle workers so that they re-arm their
             # timer for this run_at instead of sleeping out a whole poll interval past it.
-            await conn.execute("SELECT pg_notify('jobs_queued', '')")
+            await conn.execute(query("jobs_queued_notify"))
         return row, True  # type: ignore[return-value]
     cur = await conn.execute(query("job_get_by_dedup_key"), params)
     existing = await cur.fetchone()
@@ -151,6 +151,21 @@ async def enqueue(conn: AsyncConnection, workspace_id: str, job: NewJob) -> tupl
 
 async def get(conn: AsyncConnection, workspace_id: str, job_id: str) -> dict[str, Any]:
     return await db.fetch_in_workspace(conn, "job_get", job_id, workspace_id, "job")
+
+
+async def attempt_history(conn: AsyncConnection, job_id: str) -> list[dict[str, Any]]:
+    """Every finished attempt of a job, oldest first: worker, start, end, outcome, error (type, message,
+    frames). The attempt running now is not in it yet (the job row says who runs it)."""
+    cur = await conn.execute(query("job_attempt_list"), {"id": job_id})
+    rows: list[dict[str, Any]] = await cur.fetchall()  # type: ignore[assignment]
+    return [{**row, "started_at": row["started_at"].isoformat() if row["started_at"] else None,
+             "finished_at": row["finished_at"].isoformat()} for row in rows]
+
+
+async def handled_types(conn: AsyncConnection) -> set[str]:
+    """The job types some live worker has a handler for (from the workers registry)."""
+    cur = await conn.execute(query("worker_handled_types"))
+    return {row["type"] for row in await cur.fetchall()}  # type: ignore[call-overload]
 
 
 async def list_jobs(conn: AsyncConnection, workspace_id: str, *, status: str | None = None,
@@ -165,14 +180,14 @@ async def list_jobs(conn: AsyncConnection, workspace_id: str, *, status: str | N
 async def cancel(conn: AsyncConnection, workspace_id: str, job_id: str) -> dict[str, Any]:
     """QUEUED → CANCELLED now; IN_PROGRESS → flagged, its worker stops the handler and confirms."""
     row = await _transition(conn, "job_cancel", workspace_id, job_id, "is {status} and cannot be cancelled")
-    await conn.execute("SELECT pg_notify('jobs_cancel', %s)", (job_id,))
+    await conn.execute(query("jobs_cancel_notify"), {"id": job_id})
     return row
 
 
 async def retry(conn: AsyncConnection, workspace_id: str, job_id: str) -> dict[str, Any]:
     row = await _transition(conn, "job_retry", workspace_id, job_id,
                             "is {status}; only FAILED or CANCELLED jobs can be retried")
-    await conn.execute("SELECT pg_notify('jobs_queued', '')")
+    await conn.execute(query("jobs_queued_notify"))
     return row
 
 

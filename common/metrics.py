@@ -29,6 +29,8 @@ class QueueSnapshot:
     counts: dict[tuple[str, str], float] = field(default_factory=dict)
     oldest_age_seconds: dict[str, float] = field(default_factory=dict)
     recent_latency: list[dict[str, Any]] = field(default_factory=list)
+    # QUEUED jobs per type that no live worker has a handler for (the workers registry); they wait.
+    unhandled: dict[str, float] = field(default_factory=dict)
 
 
 class QueueCollector(Collector):
@@ -51,6 +53,12 @@ class QueueCollector(Collector):
         for job_type, age in sorted(snap.oldest_age_seconds.items()):
             oldest.add_metric([job_type], age)
         yield oldest
+        unhandled = GaugeMetricFamily("reportgen_jobs_unhandled",
+                                      "QUEUED jobs of a type that no live worker has a handler for",
+                                      labels=["type"])
+        for job_type, n in sorted(snap.unhandled.items()):
+            unhandled.add_metric([job_type], n)
+        yield unhandled
         if snap.recent_latency:
             recent = GaugeMetricFamily("reportgen_recent_job_latency_seconds",
                                        "Wait and duration percentiles of jobs finished in the last 5 minutes "
@@ -76,7 +84,8 @@ class Metrics:
         self.jobs_processed = Counter("reportgen_jobs_processed", "Job attempts finished, by outcome",
                                       ["type", "outcome"], registry=r)
         self.wakeups = Counter("reportgen_worker_wakeups", "Worker wake-ups by source", ["source"], registry=r)
-        self.listener_up = Gauge("reportgen_listener_up", "1 while the worker's LISTEN connection is up",
+        self.listener_up = Gauge("reportgen_listener_up", "1 while the worker's LISTEN connection is up and "
+                                 "hears its own NOTIFY (0: down, or deaf behind a transaction pooler)",
                                  registry=r)
         self.in_flight = Gauge("reportgen_worker_in_flight", "Jobs this worker is running now", registry=r)
         self.rescued = Counter("reportgen_jobs_rescued", "Jobs whose lease expired, rescued by this worker",
@@ -106,7 +115,8 @@ class Metrics:
 
 
 def snapshot_from_rows(active: list[dict[str, Any]], finished: list[dict[str, Any]],
-                       recent: list[dict[str, Any]] | None = None) -> QueueSnapshot:
+                       recent: list[dict[str, Any]] | None = None,
+                       handled_types: set[str] | None = None) -> QueueSnapshot:
     snap = QueueSnapshot(recent_latency=recent or [])
     for row in active:
         snap.counts[(row["status"], row["type"])] = float(row["n"])
@@ -114,4 +124,7 @@ def snapshot_from_rows(active: list[dict[str, Any]], finished: list[dict[str, An
             snap.oldest_age_seconds[row["type"]] = max(0.0, float(row["oldest_age_seconds"] or 0.0))
     for row in finished:
         snap.counts[(row["status"], row["type"])] = float(row["n"])
+    if handled_types is not None:
+        snap.unhandled = {job_type: n for (status, job_type), n in snap.counts.items()
+                          if status == JobStatus.QUEUED and job_type not in handled_types}
     return snap

@@ -10,6 +10,8 @@ Run it with ``python -m common.migrate`` or ``reportgen migrate``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import sys
@@ -18,9 +20,9 @@ from pathlib import Path
 
 import psycopg
 
-from common import db
+from common import backoff, db
 from common.config import Settings
-from common.errors import ConfigError, ReportGenError
+from common.errors import ConfigError, DatabaseUnavailable, ReportGenError
 from common.sql import query, sql_dir
 
 log = logging.getLogger(__name__)
@@ -103,7 +105,27 @@ def schema_is_current(conn: psycopg.Connection) -> bool:
     return expected_versions() <= {r["version"] if isinstance(r, dict) else r[0] for r in rows}
 
 
+async def migrate_when_reachable(url: str, workspace_id: str, stop: asyncio.Event) -> bool:
+    """Apply migrations, waiting (with capped backoff) for a database that is not up yet.
+
+    Returns False when asked to stop before the database answered.
+    """
+    failures = 0
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(migrate, url, workspace_id)
+            return True
+        except DatabaseUnavailable as exc:
+            failures += 1
+            delay = backoff.reconnect_delay(failures, first=0.2, cap=5.0)
+            log.warning("database not reachable yet (%s); retrying in %.1f s", exc, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The one migrate entry point: ``python -m common.migrate`` and ``reportgen migrate``."""
     from common.logs import configure_logging
     from common.runtime import resolve_database_url
 

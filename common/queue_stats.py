@@ -32,4 +32,11 @@ async def read_snapshot(conn: AsyncConnection, *, include_recent: bool) -> Queue
         recent = await (await conn.execute(query("job_recent_latency"),
                                            {"window_seconds": RECENT_WINDOW_SECONDS,
                                             "limit": RECENT_SAMPLE_JOBS})).fetchall()
-    return snapshot_from_rows(active, finished, recent)  # type: ignore[arg-type]
+    handled = {r["type"] for r in await (await conn.execute(query("worker_handled_types"))).fetchall()}  # type: ignore[call-overload]
+    return snapshot_from_rows(active, finished, recent, handled)  # type: ignore[arg-type]
+
+
+async def unhandled_types(conn: AsyncConnection) -> set[str]:
+    """Types of QUEUED jobs that no live worker handles (the /jobs page flags those jobs)."""
+    snapshot = await read_snapshot(conn, include_recent=False)
+    return set(snapshot.unhandled)

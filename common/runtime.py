@@ -1,9 +1,8 @@
-"""Start-up concerns both services share: finding the database, migrating it, and signals."""
+"""Start-up concerns both services share: finding the database, and signals (migrating: common/migrate.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -13,8 +12,7 @@ from collections.abc import Callable
 from common.config import Settings
 from common.db import with_pool_mode
 from common.embedded_pg import running_url
-from common.errors import ConfigError, DatabaseUnavailable
-from common.migrate import migrate
+from common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 DUPLICATE_SIGNAL_SECONDS = 0.25
@@ -33,23 +31,6 @@ def resolve_database_url(settings: Settings) -> str:
     return url
 
 
-async def migrate_when_reachable(url: str, workspace_id: str, stop: asyncio.Event) -> bool:
-    """Apply migrations, waiting (with capped backoff) for a database that is not up yet.
-
-    Returns False when asked to stop before the database answered.
-    """
-    failures = 0
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(migrate, url, workspace_id)
-            return True
-        except DatabaseUnavailable as exc:
-            failures += 1
-            delay = min(5.0, 0.2 * 2 ** min(failures, 5))
-            log.warning("database not reachable yet (%s); retrying in %.1f s", exc, delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-    return False
 
 
 def install_stop_signals(on_first: Callable[[], None]) -> None:

@@ -28,7 +28,7 @@ from common.errors import AppError, ConfigError, ReportGenError
 from common.jobs import NewJob, job_to_json
 from common.logs import configure_logging
 from common.metrics import Metrics
-from common.migrate import migrate
+from common.migrate import main as migrate_main
 from common.runtime import install_stop_signals, resolve_database_url
 
 
@@ -45,13 +45,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "dev", False) and not settings.database_url:
             return _serve_with_embedded_database(settings, mode, fast=args.fast)
         return run_service(f"reportgen {command}", _serve(mode), settings)
+    if command == "migrate":
+        return migrate_main()
     configure_logging(settings)
     try:
         url = resolve_database_url(settings)
-        if command == "migrate":
-            applied = migrate(url, settings.default_workspace_id)
-            print(f"schema current ({len(applied)} migration(s) applied)")
-            return 0
         return asyncio.run(_COMMANDS[command](args, settings, url))
     except ConfigError as exc:
         print(f"reportgen {command}: configuration error: {exc}", file=sys.stderr)
@@ -82,7 +80,7 @@ def _serve(mode: str) -> Any:
 async def _serve_all(settings: Settings, url: str) -> None:
     """SERVICE_MODE=all: the web app on $PORT and a worker in the same process, sharing one registry."""
     from common.http_server import make_server
-    from common.runtime import migrate_when_reachable
+    from common.migrate import migrate_when_reachable
     from web.app import create_app
     from worker.service import build_worker, warn_about_pooler
 

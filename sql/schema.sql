@@ -183,6 +183,36 @@ CREATE UNLOGGED TABLE IF NOT EXISTS worker_waiting (
     since      timestamptz NOT NULL DEFAULT now()
 );
 
+-- One row per finished attempt of a job (River's AttemptError list, Oban's errors), so that an operator
+-- sees why attempts 1 and 2 failed after attempt 3 succeeded. Written by the same statement that ends the
+-- attempt (completion, failure, cancel, give-back, rescue), so the history never disagrees with the job.
+-- Deleted with its job (pruning): ON DELETE CASCADE, through job_attempts_job_idx.
+--   outcome: completed | failed | cancelled | given_back (shutdown, lost claim reply) | lease_expired (rescued)
+--   error:   {"type", "message", "frames": ["file:line in function", ...]} or NULL
+CREATE TABLE IF NOT EXISTS job_attempts (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id       uuid NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    attempt      integer NOT NULL,
+    worker_id    text NOT NULL,
+    started_at   timestamptz,
+    finished_at  timestamptz NOT NULL DEFAULT now(),
+    outcome      text NOT NULL
+                 CHECK (outcome IN ('completed', 'failed', 'cancelled', 'given_back', 'lease_expired')),
+    error        jsonb
+);
+CREATE INDEX IF NOT EXISTS job_attempts_job_idx ON job_attempts (job_id, id);
+
+-- Live workers and the job types each one handles, renewed by every heartbeat (expires_at = now() + its
+-- lease). A QUEUED job whose type no live worker lists is "unhandled": counted by reportgen_jobs_unhandled
+-- and flagged on /jobs, instead of being claimed and failed by a worker that lacks its handler.
+-- UNLOGGED like worker_waiting: a crash only empties it, and the heartbeats rebuild it within seconds.
+CREATE UNLOGGED TABLE IF NOT EXISTS workers (
+    worker_id   text PRIMARY KEY,
+    types       text[] NOT NULL,
+    started_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at  timestamptz NOT NULL
+);
+
 CREATE OR REPLACE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.updated_at := now();

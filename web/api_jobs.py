@@ -41,7 +41,8 @@ async def get_job(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
         row = await jobs.get(conn, state.workspace_id, _job_id(request))
-    return JSONResponse(job_to_json(row))
+        history = await jobs.attempt_history(conn, str(row["id"]))
+    return JSONResponse({**job_to_json(row), "attempt_history": history})
 
 
 async def list_jobs(request: Request) -> JSONResponse:

@@ -17,7 +17,7 @@ from common import db
 from common.config import Settings, listen_url
 from common.examples_seed import seed_examples
 from common.metrics import Metrics
-from common.runtime import migrate_when_reachable
+from common.migrate import migrate_when_reachable
 from web import (
     api_jobs,
     api_reports,

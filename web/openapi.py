@@ -89,7 +89,18 @@ SPEC: dict[str, Any] = {
             "id": {"type": "string", "format": "uuid"}, "type": {"type": "string"},
             "status": {"type": "string"}, "payload": {"type": "object"}, "result": {"nullable": True},
             "error": {"type": "string", "nullable": True}, "attempts": {"type": "integer"},
-            "max_attempts": {"type": "integer"}}},
+            "max_attempts": {"type": "integer"},
+            "attempt_history": {"type": "array", "description": "GET /api/jobs/{id} only: every finished "
+                                "attempt, oldest first", "items": {"$ref": "#/components/schemas/Attempt"}}}},
+        "Attempt": {"type": "object", "properties": {
+            "attempt": {"type": "integer"}, "worker_id": {"type": "string"},
+            "started_at": {"type": "string", "format": "date-time", "nullable": True},
+            "finished_at": {"type": "string", "format": "date-time"},
+            "outcome": {"type": "string", "enum": ["completed", "failed", "cancelled", "given_back",
+                                                   "lease_expired"]},
+            "error": {"type": "object", "nullable": True, "properties": {
+                "type": {"type": "string"}, "message": {"type": "string"},
+                "frames": {"type": "array", "items": {"type": "string"}}}}}},
     }},
 }
 

@@ -51,9 +51,24 @@ async def jobs_page(request: Request) -> Response:
     async with state.connection() as conn:
         rows = await jobs.list_jobs(conn, state.workspace_id, status=status, job_type=job_type, limit=100)
         counts = await _queue_counts(conn, state.workspace_id)
+        handled = await jobs.handled_types(conn)
+    unhandled = sorted({r["type"] for r in rows if r["status"] == JobStatus.QUEUED and r["type"] not in handled})
     return await page(request, "jobs.html", {
         "jobs": rows, "status": status, "type": job_type, "statuses": list(JobStatus), "counts": counts,
-        "notice": request.query_params.get("notice", "")[:200]})
+        "handled": handled, "unhandled": unhandled, "notice": request.query_params.get("notice", "")[:200]})
+
+
+async def job_page(request: Request) -> Response:
+    """One job: its row and every attempt's worker, times, outcome and error."""
+    state: AppState = request.app.state.rg
+    try:
+        job_id = str(uuid.UUID(request.path_params["job_id"]))
+    except ValueError:
+        raise NotFound("no such job") from None
+    async with state.connection() as conn:
+        row = await jobs.get(conn, state.workspace_id, job_id)
+        history = await jobs.attempt_history(conn, job_id)
+    return await page(request, "job.html", {"job": row, "history": history})
 
 
 async def job_action(request: Request) -> Response:
@@ -83,5 +98,6 @@ async def job_action(request: Request) -> Response:
 ROUTES = [
     Route("/", home),
     Route("/jobs", jobs_page),
+    Route("/jobs/{job_id}", job_page),
     Route("/jobs/{job_id}/{action:str}", job_action, methods=["POST"]),
 ]

@@ -1,7 +1,8 @@
 """Live run status: one LISTEN connection per web process, fanned out to Server-Sent Event streams.
 
-``EventHub`` holds a dedicated session connection LISTENing on ``job_events`` (the job status trigger,
-plus the START_RUN handler's progress events) and wakes the subscribers of the event's ``run_id``. An
+``EventHub`` holds the process's listener (``common.listener``, shared with the worker) on
+``job_events`` (the job status trigger, plus the START_RUN handler's progress events) and wakes the
+subscribers of the event's ``run_id``. An
 event only says "look again": each stream re-reads the run from the database and sends it when it
 changed, so a lost or coalesced notification costs nothing but latency. Streams also re-read on every
 heartbeat (and every 2 s while the listener is down), send a heartbeat comment so proxies keep the
@@ -22,7 +23,8 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
-from common import db, runs
+from common import runs
+from common.listener import Listener, State
 from web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,19 @@ class EventHub:
         self.connected = asyncio.Event()
         self._subscribers: dict[str, set[asyncio.Queue[None]]] = {}
         self._task: asyncio.Task[None] | None = None
+        # The process's one LISTEN connection (common/listener.py: reconnects, and proves it hears by a
+        # NOTIFY to itself); every (re)connect pokes every stream, since events may have been missed.
+        self.listener = Listener(url, {CHANNEL: self._dispatch}, name="report-generator-web-events",
+                                 on_state=self._on_state, on_up=lambda: self.publish(None))
+
+    def _on_state(self, state: State) -> None:
+        if state is State.UP:
+            self.connected.set()
+        else:
+            self.connected.clear()
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="sse-listener")
+        self._task = asyncio.create_task(self.listener.run(), name="sse-listener")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -75,45 +87,6 @@ class EventHub:
             for queue in list(subs):
                 with contextlib.suppress(asyncio.QueueFull):  # already poked: one re-read covers both
                     queue.put_nowait(None)
-
-    async def _run(self) -> None:
-        if db.is_transaction_pooler(self.url):
-            # LISTEN through a transaction pooler hears nothing: stay "down", so that every stream
-            # re-reads its run every DOWN_RECHECK_SECONDS (live status by polling).
-            log.warning("the listen URL is a transaction-mode pooler: live run status polls every %.0f s "
-                        "(set LISTEN_DATABASE_URL to a session connection for instant updates)",
-                        DOWN_RECHECK_SECONDS)
-            return
-        failures = 0
-        while True:
-            try:
-                conn = await db.connect_async(self.url, application_name="report-generator-web-events")
-            except Exception as exc:
-                failures += 1
-                log.warning("event listener cannot connect (%s); retrying", exc)
-                await asyncio.sleep(min(5.0, 0.2 * 2 ** min(failures, 5)))
-                continue
-            try:
-                await conn.execute(f"LISTEN {CHANNEL}")
-                failures = 0
-                self.connected.set()
-                self.publish(None)
-                await self._listen(conn)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("event listener lost its connection (%s); reconnecting", exc)
-            finally:
-                self.connected.clear()
-                with contextlib.suppress(Exception):
-                    await conn.close()
-            await asyncio.sleep(0.2)
-
-    async def _listen(self, conn: object) -> None:
-        while True:
-            async for notify in conn.notifies(timeout=HEARTBEAT_SECONDS):  # type: ignore[attr-defined]
-                self._dispatch(notify.payload)
-            await conn.execute("SELECT 1")  # type: ignore[attr-defined]  # a dead connection raises here
 
     def _dispatch(self, payload: str) -> None:
         try:

@@ -1,9 +1,13 @@
 """Records finished attempts in batches.
 
-A finished job is queued here and written by one ``job_complete_many_if_leased`` statement together with
+A finished job is queued here and written by one ``job_complete_and_claim`` statement together with
 whatever else finished meanwhile: at low load each job is written at once (the writer is idle), at high
 load completions group themselves behind the write in flight, like a database's group commit. Until its
 completion is written, a job stays in the worker's set of held leases, so the heartbeat keeps it.
+
+No batch is ever stranded: a batch the database refuses (not unreachable: refused) is written again one
+completion at a time, and the one it refuses fails its job with the reason (``on_unstorable``), while the
+rest complete. Results are checked before they get here (``encode_result``), so this is the net under it.
 """
 
 from __future__ import annotations
@@ -11,48 +15,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-from psycopg import AsyncConnection
-from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
-
-from common import db
+from common import backoff
 from common.errors import DatabaseUnavailable
-from common.sql import query
+from common.queue import QueueStore
+from common.queue_types import AttemptError, Finished
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 500
-
-
-@dataclass(frozen=True)
-class Finished:
-    id: str
-    attempts: int
-    result: dict[str, Any]
 
 
 class Completer:
     """Holds finished attempts until they are written, by its own task or riding along with a claim.
 
     When the queue is busy, the worker's next claim takes the pending completions (``take()``) and
-    writes them in the claim's statement: one round trip, one commit, one WAL flush for both. What no claim takes
-    (the queue ran dry, or the worker is at capacity with long jobs) this task writes by itself.
+    writes them in the claim's statement: one round trip, one commit, one WAL flush for both. What no
+    claim takes (the queue ran dry, or the worker is at capacity with long jobs) ``run_once()`` writes.
     """
 
-    def __init__(self, pool: AsyncConnectionPool, worker_id: str, *,
-                 on_written: Callable[[Finished, bool], None]) -> None:
-        self.pool = pool
-        self.worker_id = worker_id
+    def __init__(self, store: QueueStore, *, on_written: Callable[[Finished, bool], None],
+                 on_unstorable: Callable[[Finished, AttemptError], Awaitable[None]]) -> None:
+        self.store = store
         self.on_written = on_written  # (job, still_leased) once its fate is known
+        self.on_unstorable = on_unstorable
         self.pending: list[Finished] = []
+        self.suspect: list[Finished] = []  # in a batch the database refused: written one by one
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._in_flight = 0  # batches taken by a claim and not yet acknowledged
+        self._in_flight = 0  # batches taken by a claim and not yet settled
         self._retry_now = asyncio.Event()  # the database is back: stop backing off
+        self._failures = 0
 
     def submit(self, finished: Finished) -> None:
         self.pending.append(finished)
@@ -63,23 +57,27 @@ class Completer:
         self._retry_now.set()
 
     def take(self) -> list[Finished]:
-        """Hand the pending completions to a caller that writes them (see ``write`` and ``settle``)."""
+        """Hand the pending completions to a caller that writes them (then ``settle``)."""
         batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
         if batch:
             self._in_flight += 1
         return batch
 
-    def settle(self, batch: list[Finished], written: set[str] | None) -> None:
-        """The caller's transaction committed (``written``: ids still leased) or failed (None: retry)."""
+    def settle(self, batch: list[Finished], recorded: frozenset[str] | None, *, refused: bool = False) -> None:
+        """The caller's statement committed (``recorded``: ids still leased), failed to reach the database
+        (None: retry later), or was refused by it (``refused``: write them one by one)."""
         if not batch:
             return
         self._in_flight -= 1
-        if written is None:
+        if refused:
+            self.suspect.extend(batch)
+            self._wake.set()
+        elif recorded is None:
             self.pending[:0] = batch  # keep them; leases still protect the jobs meanwhile
             self._wake.set()
         else:
             for item in batch:
-                self.on_written(item, item.id in written)
+                self.on_written(item, item.id in recorded)
         self._update_idle()
 
     async def drained(self) -> None:
@@ -87,46 +85,59 @@ class Completer:
         await self._idle.wait()
 
     async def run(self) -> None:
-        failures = 0
         while True:
             await self._wake.wait()
             self._wake.clear()
             await asyncio.sleep(0)  # let a claim that is about to run take these first
-            while self.pending:
-                batch = self.take()
-                try:
-                    async with db.translate_errors_async(), self.pool.connection() as conn:
-                        written, _ = await self.write(conn, batch)
-                    failures = 0
-                except (DatabaseUnavailable, *db.TRANSIENT_ERRORS) as exc:
-                    failures += 1
-                    self.settle(batch, None)
-                    delay = min(1.0, 0.05 * 2 ** min(failures, 5))
-                    log.warning("could not record %d completion(s) (%s); retrying in %.2f s", len(batch),
-                                str(exc)[:200], delay)
+            while self.pending or self.suspect:
+                if not await self.run_once():
                     self._retry_now.clear()
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._retry_now.wait(), delay)
-                    continue
-                self.settle(batch, written)
+                        await asyncio.wait_for(self._retry_now.wait(), backoff.reconnect_delay(self._failures))
             self._update_idle()
 
-    async def write(self, conn: AsyncConnection, batch: list[Finished], *, claim: int = 0,
-                    lease_seconds: float = 0.0) -> tuple[set[str], list[dict[str, Any]]]:
-        """Record ``batch`` and claim up to ``claim`` jobs in one statement (``job_complete_and_claim``).
+    async def run_once(self) -> bool:
+        """Write one pending batch, or the refused completions one by one; False when the database was
+        unreachable (the batch is kept for the next try)."""
+        if self.suspect:
+            return await self._write_one_by_one()
+        batch = self.take()
+        if not batch:
+            return True
+        try:
+            recorded = await self.store.complete(batch)
+        except DatabaseUnavailable as exc:
+            self._failures += 1
+            self.settle(batch, None)
+            log.warning("could not record %d completion(s) (%s); retrying", len(batch), str(exc)[:200])
+            return False
+        except Exception as exc:  # refused (QueueError) or a bug: never strand the batch
+            log.warning("the database refused a batch of %d completion(s) (%s); writing them one by one",
+                        len(batch), str(exc)[:200])
+            self.settle(batch, None, refused=True)
+            return True
+        self._failures = 0
+        self.settle(batch, recorded)
+        return True
 
-        Returns the ids still leased among ``batch`` and the claimed rows.
-        """
-        cur = await conn.execute(query("job_complete_and_claim"), {
-            "done": self.as_json(batch), "worker_id": self.worker_id, "limit": claim,
-            "lease_seconds": lease_seconds})
-        rows: list[dict[str, Any]] = await cur.fetchall()  # type: ignore[assignment]
-        return {str(r["id"]) for r in rows if r["kind"] == "done"}, [r for r in rows if r["kind"] == "claimed"]
-
-    @staticmethod
-    def as_json(batch: list[Finished]) -> Jsonb:
-        return Jsonb([{"id": f.id, "attempts": f.attempts, "result": f.result} for f in batch])
+    async def _write_one_by_one(self) -> bool:
+        items, self.suspect = self.suspect, []
+        reached = True
+        for item in items:
+            try:
+                recorded = await self.store.complete([item])
+            except DatabaseUnavailable:
+                self.suspect.append(item)  # try again later, still one by one
+                reached = False
+                continue
+            except Exception as exc:
+                await self.on_unstorable(item, AttemptError(
+                    "ResultNotStorable", f"the database refused the result: {exc}"[:1000]))
+                continue
+            self.on_written(item, item.id in recorded)
+        self._update_idle()
+        return reached
 
     def _update_idle(self) -> None:
-        if not self.pending and not self._in_flight:
+        if not self.pending and not self.suspect and not self._in_flight:
             self._idle.set()

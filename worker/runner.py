@@ -1,73 +1,63 @@
-"""The worker: claims jobs, runs their handlers, records the outcome, and keeps its leases.
+"""The worker: its claim loop, the wait between claims, its supervised services, and shutdown.
 
-The loop is ``run_once()`` (claim up to the free slots, start a task per job) plus a thin wait on the
-first of: a NOTIFY on ``jobs_queued``, the poll tick (with jitter), the next delayed job coming due, a
-slot freeing up, or the stop signal. It never claims more jobs than it has free slots. Side services
-(listener, completer, heartbeat, reaper) run as supervised tasks: if one crashes it is logged and
-restarted, never silently lost.
+The loop is ``run_once()`` (record what finished, claim up to the free slots of the types we have
+handlers for, start a task per job) plus a thin wait on the first of: a NOTIFY on ``jobs_queued``, the
+poll tick (with jitter), the next delayed job coming due, a slot freeing up, or the stop signal. It never
+claims more jobs than it has free slots. The rest lives in one module each, like River's producer and its
+services: ``executor`` runs one job and records how it ended, ``completer`` batches completions,
+``heartbeat`` keeps leases (on its own connection) and stops handlers whose lease it lost, ``reaper``
+rescues and prunes, ``common.listener`` hears NOTIFYs, ``common.queue`` is every statement. Services run
+as supervised tasks: one that crashes is logged and restarted, never silently lost.
+
+Shutdown fits Cloud Run's 10 s: ``SHUTDOWN_GRACE_SECONDS`` (8) for handlers to finish, then at most
+``SHUTDOWN_TAIL_SECONDS`` (1.2) for everything else, each step cut to what is left (docs/jobs.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import socket
 import time
-import traceback
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
-
-from common import db
+from common import backoff
 from common.config import Settings, listen_url
-from common.errors import DatabaseUnavailable, LeaseLost
+from common.errors import DatabaseUnavailable
+from common.listener import Listener, State
 from common.metrics import Metrics
-from common.sql import query
-from worker.completer import Completer, Finished
+from common.queue import QueueStore
+from common.queue_types import AttemptError, ClaimedJob, Finished
+from worker.completer import Completer
 from worker.context import JobContext
-from worker.heartbeat import extend_leases
-from worker.listener import Listener
-from worker.reaper import prune_finished, prune_waiting, rescue_expired
+from worker.executor import Executor
+from worker.heartbeat import Heartbeat
+from worker.reaper import Reaper
 from worker.registry import Handler
+from worker.state import Running, WorkerState
 
 log = logging.getLogger(__name__)
 
-ERROR_MAX_CHARS = 4000
-PRUNE_EVERY_SECONDS = 10.0  # with the batch loop in prune_finished: keeps pace with the drain
-RETRY_BACKOFF_CAP_SECONDS = 600.0
 LINGER_SECONDS = 0.025  # a second look after going idle, for inserts that were committing meanwhile
-WAITING_ROW_STALE_SECONDS = 600.0
+DEAF_POLL_SECONDS = 1.0  # the poll when LISTEN hears nothing (a transaction pooler)
+SHUTDOWN_TAIL_SECONDS = 1.2  # after the grace: stop handlers, write completions, give back, close
 
 
-class UnknownJobType(Exception):
-    """No handler is registered for the job's type in this worker."""
+def new_worker_id(configured: str | None = None) -> str:
+    """``WORKER_ID`` (or the host name) plus a random part: two instances never share an id, even when
+    they share a ``WORKER_ID``, so that one's fenced writes can never match the other's leases."""
+    return f"{configured or socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
 
-@dataclass
-class Running:
-    task: asyncio.Task[None]
-    ctx: JobContext
-    attempts: int
-    stop_reason: str | None = None  # "cancel", "lease_lost" or "shutdown" once we stop it ourselves
+class Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
 
-
-@dataclass
-class WorkerState:
-    running: dict[str, Running] = field(default_factory=dict)
-    unrecorded: dict[str, int] = field(default_factory=dict)  # finished, completion not yet written
-
-    def held(self) -> list[tuple[str, int]]:
-        return [(i, r.attempts) for i, r in self.running.items()] + list(self.unrecorded.items())
-
-
-def new_worker_id() -> str:
-    return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    def left(self, cap: float | None = None) -> float:
+        left = max(0.0, self.at - time.monotonic())
+        return left if cap is None else min(cap, left)
 
 
 class Worker:
@@ -77,25 +67,30 @@ class Worker:
         self.url = database_url
         self.handlers = handlers
         self.metrics = metrics or Metrics()
-        self.metrics.in_flight.set_function(lambda: len(self.state.running))
-        self.worker_id = settings.worker_id or new_worker_id()
+        self.worker_id = new_worker_id(settings.worker_id)
         self.concurrency = settings.worker_concurrency
         self.lease = settings.job_lease_seconds
         self.state = WorkerState()
-        self.pool: AsyncConnectionPool = db.make_pool(
-            database_url, min_size=2, max_size=4 + min(self.concurrency, 8), name="report-generator-worker",
-            check=False, wait_seconds=2.0)
-        self.completer = Completer(self.pool, self.worker_id, on_written=self._on_completion_written)
-        self.listener = Listener(listen_url(settings, database_url), on_queued=self._on_queued,
-                                 on_cancel=self._on_cancel, on_state=self._on_listener_state)
+        self.metrics.in_flight.set_function(lambda: len(self.state.running))
+        self.store = QueueStore(database_url, self.worker_id, sorted(handlers),
+                                pool_size=4 + min(self.concurrency, 8))
+        self.pool = self.store.pool  # handlers' tables (ctx.pool), health checks
+        self.completer = Completer(self.store, on_written=self._on_completion_written,
+                                   on_unstorable=self._on_unstorable)
+        self.executor = Executor(self.store, handlers, self.state, self.completer, settings, self.metrics,
+                                 on_done=self._on_slot_freed)
+        self.heartbeat = Heartbeat(self.store, self.state, self.metrics, lease_seconds=self.lease)
+        self.reaper = Reaper(self.store, settings, self.metrics, on_requeued=lambda: self._on_queued("poll"))
+        self.listener = Listener(listen_url(settings, database_url),
+                                 {"jobs_queued": lambda _: self._on_queued("notify"), "jobs_cancel": self._on_cancel},
+                                 name="report-generator-listener", on_state=self._on_listener_state,
+                                 on_up=lambda: self._on_queued("reconnect"))
         self._wake = asyncio.Event()
         self._wake_source = "poll"
         self._slot_freed = asyncio.Event()
-        self._heartbeat_now = asyncio.Event()
         self._stopping = asyncio.Event()
         self._side_tasks: list[asyncio.Task[None]] = []
         self._marked_waiting = False
-        self._claim_conn: AsyncConnection | None = None
 
     # -- wiring -----------------------------------------------------------------------------------------
 
@@ -105,14 +100,16 @@ class Worker:
 
     def _on_cancel(self, job_id: str) -> None:
         if job_id in self.state.running:
-            self._heartbeat_now.set()
+            self.heartbeat.now.set()
 
-    def _on_listener_state(self, up: bool) -> None:
-        self.metrics.listener_up.set(1 if up else 0)
-        if up:  # back from an outage: renew our leases before anyone's reaper sees them expire
-            self._heartbeat_now.set()
+    def _on_listener_state(self, state: State) -> None:
+        self.metrics.listener_up.set(1 if state is State.UP else 0)
+        if state is State.UP:  # back from an outage: renew our leases before anyone's reaper sees them expire
+            self.heartbeat.now.set()
             self.completer.retry_now()
-        log.info("listener %s", "connected" if up else "disconnected", extra={"worker_id": self.worker_id})
+        elif state is State.DEAF:
+            self._wake.set()  # re-arm the wait with the short poll
+        log.info("listener %s", state.value, extra={"worker_id": self.worker_id})
 
     def _on_completion_written(self, finished: Finished, still_leased: bool) -> None:
         self.state.unrecorded.pop(finished.id, None)
@@ -120,9 +117,21 @@ class Worker:
             log.warning("completion not recorded: the job's lease was lost to another attempt",
                         extra={"job_id": finished.id, "attempt": finished.attempts})
 
+    async def _on_unstorable(self, finished: Finished, error: AttemptError) -> None:
+        await self.executor.fail_unstorable(finished, error)
+        self.state.unrecorded.pop(finished.id, None)
+
+    def _on_slot_freed(self) -> None:
+        self._slot_freed.set()
+
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    @property
+    def poll_seconds(self) -> float:
+        poll = self.settings.poll_interval_seconds
+        return min(poll, DEAF_POLL_SECONDS) if self.listener.state is State.DEAF else poll
 
     def request_stop(self) -> None:
         """Stop claiming at once; ``run()`` then finishes or gives back in-flight jobs and returns."""
@@ -136,24 +145,23 @@ class Worker:
 
     async def run(self) -> None:
         """Run until ``request_stop()``; then shut down gracefully. Returns when everything is closed."""
-        await self._open_pool()
-        self._side_tasks = [
-            self._supervise("listener", self.listener.run),
-            self._supervise("completer", self.completer.run),
-            self._supervise("heartbeat", self._heartbeat_loop),
-            self._supervise("reaper", self._reaper_loop),
-        ]
+        await self.store.open()
+        self._side_tasks = [self._supervise("listener", self.listener.run),
+                            self._supervise("completer", self.completer.run),
+                            self._supervise("heartbeat", self.heartbeat.run),
+                            self._supervise("reaper", self.reaper.run)]
         log.info("worker %s started: concurrency %d, poll every %.1f s, lease %.0f s, handlers %s",
                  self.worker_id, self.concurrency, self.settings.poll_interval_seconds, self.lease,
                  ", ".join(sorted(self.handlers)))
+        loop = asyncio.create_task(self._loop(), name="worker-claim-loop")
+        stop = asyncio.create_task(self._stopping.wait())
         try:
-            await self._loop()
+            await asyncio.wait({loop, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            stop.cancel()
+            loop.cancel()  # a claim in flight may be lost: shutdown gives back every job locked by us
+            await asyncio.gather(loop, stop, return_exceptions=True)
             await self._shutdown()
-
-    async def _open_pool(self) -> None:
-        """Open the pool without waiting for the database: a worker may start before it is up."""
-        await self.pool.open(wait=False)
 
     def _supervise(self, name: str, fn: Callable[[], Awaitable[None]]) -> asyncio.Task[None]:
         async def guarded() -> None:
@@ -185,17 +193,17 @@ class Worker:
                     continue
                 log.debug("No jobs found")
                 await self._wait_for_work()
-            except DatabaseUnavailable as exc:
+            except Exception as exc:  # unreachable, refused, or a bug: never let the loop die
                 failures += 1
                 self.metrics.database_errors.labels(operation="claim").inc()
-                delay = min(1.0, 0.05 * 2 ** min(failures, 5)) * random.uniform(0.5, 1.0)
+                delay = backoff.reconnect_delay(failures)
                 log.warning("cannot claim jobs (%s); retrying in %.2f s", exc, delay)
                 await self._sleep(delay)
 
     async def _wait_for_work(self) -> None:
         """Sleep until a NOTIFY, the poll tick or the next due job, having told inserters to wake us.
 
-        An insert that read "nobody waits" just before we marked ourselves waiting sends no NOTIFY, and
+        A commit that read "nobody waits" just before we marked ourselves waiting sends no NOTIFY, and
         our last claim may not have seen it yet (it was still committing): so claim once right after
         marking, and once more a moment later, before the long sleep.
         """
@@ -223,246 +231,80 @@ class Worker:
 
     async def _mark_waiting(self) -> float:
         """Ask inserts to NOTIFY us; returns how long to sleep (the poll, or until the next due job)."""
-        poll = self.settings.poll_interval_seconds * random.uniform(0.9, 1.0)
-        async with db.translate_errors_async(), self._claim_connection() as conn:
-            row = await (await conn.execute(query("worker_wait"), {"worker_id": self.worker_id})).fetchone()
+        poll = self.poll_seconds * random.uniform(0.9, 1.0)
+        seconds = await self.store.mark_waiting()
         self._marked_waiting = True
-        seconds = row["seconds"] if row else None  # type: ignore[call-overload]
-        if seconds is None:
-            return poll
-        return max(0.05, min(poll, float(seconds)))
+        return poll if seconds is None else max(0.05, min(poll, seconds))
 
     async def _mark_busy(self) -> None:
         """Saturated: inserts need not NOTIFY us (we claim again whenever a slot frees)."""
-        if not self._marked_waiting:
-            return
-        async with db.translate_errors_async(), self._claim_connection() as conn:
-            await conn.execute(query("worker_busy"), {"worker_id": self.worker_id})
-        self._marked_waiting = False
+        if self._marked_waiting:
+            await self.store.mark_busy()
+            self._marked_waiting = False
 
     async def run_once(self, limit: int | None = None) -> int:
-        """Claim up to ``limit`` due jobs (default: the free slots) and start them; returns how many."""
+        """Record finished jobs, claim up to ``limit`` due jobs (default: the free slots) and start them."""
         limit = self.concurrency - len(self.state.running) if limit is None else limit
         if limit <= 0:
             return 0
         done = self.completer.take()  # finished jobs ride along: one statement, one commit for both
-        written: set[str] | None = None
+        self.state.claim_seq += 1
+        self.state.claims_in_flight += 1
+        sent = self.state.now()
         try:
-            async with db.translate_errors_async(), self._claim_connection() as conn:
-                written, rows = await self.completer.write(conn, done, claim=limit, lease_seconds=self.lease)
-        finally:
-            self.completer.settle(done, written)
-        for row in rows:
-            self._start(row)  # type: ignore[arg-type]
-        return len(rows)
-
-    @contextlib.asynccontextmanager
-    async def _claim_connection(self) -> AsyncIterator[AsyncConnection]:
-        """The claim loop keeps one pooled connection checked out: a pool round per claim costs time on
-        the pickup path. A connection that breaks goes back to the pool (which discards it)."""
-        if self._claim_conn is None:
-            self._claim_conn = await self.pool.getconn()
-        try:
-            yield self._claim_conn
-        except BaseException:
-            conn, self._claim_conn = self._claim_conn, None
-            await self.pool.putconn(conn)
+            result = await self.store.complete_and_claim(done, limit, self.lease)
+        except BaseException as exc:
+            self.completer.settle(done, None, refused=not _unreachable(exc))
             raise
-
-    async def _release_claim_connection(self) -> None:
-        if self._claim_conn is not None:
-            conn, self._claim_conn = self._claim_conn, None
-            await self.pool.putconn(conn)
-
-    def _start(self, row: dict[str, Any]) -> None:
-        job_id = str(row["id"])
-        ctx = JobContext(id=job_id, workspace_id=str(row["workspace_id"]), type=row["type"],
-                         payload=row["payload"] or {}, attempt=row["attempts"], max_attempts=row["max_attempts"],
-                         created_at=row["created_at"], settings=self.settings, database_url=self.url,
-                         pool=self.pool)
-        waited_from = max(row["created_at"], row["run_at"])
-        self.metrics.child(self.metrics.job_wait, row["type"]).observe(
-            max(0.0, (row["started_at"] - waited_from).total_seconds()))
-        task = asyncio.create_task(self._execute(ctx, row.get("timeout_seconds")), name=f"job-{job_id}")
-        self.state.running[job_id] = Running(task=task, ctx=ctx, attempts=row["attempts"])
-
-    # -- one job ----------------------------------------------------------------------------------------
-
-    async def _execute(self, ctx: JobContext, timeout: float | None) -> None:
-        started = time.perf_counter()
-        outcome = "completed"
-        try:
-            handler = self.handlers.get(ctx.type)
-            if handler is None:
-                raise UnknownJobType(f"unknown job type {ctx.type!r}: no handler in this worker "
-                                     f"(known: {', '.join(sorted(self.handlers))})")
-            if timeout:
-                result = await asyncio.wait_for(handler(ctx), timeout)
-            else:
-                result = await handler(ctx)
-            reason = self.state.running[ctx.id].stop_reason
-            if reason is not None:  # the handler saw the stop request and returned instead of raising
-                outcome = await self._stopped(ctx, reason)
-            else:
-                self.state.unrecorded[ctx.id] = ctx.attempt
-                self.completer.submit(Finished(ctx.id, ctx.attempt, result if isinstance(result, dict)
-                                               else {"value": result}))
-        except asyncio.CancelledError:
-            reason = self.state.running[ctx.id].stop_reason
-            if reason is None:
-                raise
-            outcome = await self._stopped(ctx, reason)
-        except TimeoutError:
-            outcome = "failed"
-            await self._fail(ctx, f"TimeoutError: attempt timed out after {timeout:g} s", final=False)
-        except Exception as exc:
-            outcome = "failed"
-            await self._fail(ctx, format_error(exc), final=isinstance(exc, UnknownJobType))
         finally:
-            duration = time.perf_counter() - started
-            self.state.running.pop(ctx.id, None)
-            self.metrics.child(self.metrics.job_duration, ctx.type, outcome).observe(duration)
-            self.metrics.child(self.metrics.jobs_processed, ctx.type, outcome).inc()
-            self._slot_freed.set()
-            level = logging.INFO if outcome == "completed" else logging.WARNING
-            if log.isEnabledFor(level):
-                log.log(level, "job %s", outcome, extra={"job_id": ctx.id, "type": ctx.type, "attempt": ctx.attempt,
-                                                         "duration_ms": round(duration * 1000, 2)})
+            self.state.claims_in_flight -= 1
+        self.completer.settle(done, result.recorded)
+        for job in result.claimed:
+            self._start(job, sent)
+        return len(result.claimed)
 
-    async def _stopped(self, ctx: JobContext, reason: str) -> str:
-        """A handler we stopped: record a cancellation; lost leases and shutdown give-backs write nothing here."""
-        if reason == "cancel":
-            await self._write_fenced("job_cancel_if_leased", ctx, {"error": "cancelled by request"})
-            return "cancelled"
-        return reason
-
-    async def _fail(self, ctx: JobContext, error: str, *, final: bool) -> None:
-        delay = retry_delay(ctx.attempt, self.settings.retry_backoff_seconds)
-        await self._write_fenced("job_fail_if_leased", ctx, {"error": error, "final": final,
-                                                            "retry_at_seconds": delay})
-
-    async def _write_fenced(self, name: str, ctx: JobContext, params: dict[str, Any]) -> None:
-        """A write guarded by our lease, retried through database outages while the lease may hold."""
-        failures = 0
-        while True:
-            try:
-                async with db.translate_errors_async(), self.pool.connection() as conn:
-                    cur = await conn.execute(query(name), {**params, "id": ctx.id, "attempts": ctx.attempt,
-                                                           "worker_id": self.worker_id})
-                    if await cur.fetchone() is None:
-                        raise LeaseLost(f"job {ctx.id} attempt {ctx.attempt} is no longer ours")
-                return
-            except LeaseLost as exc:
-                log.warning("%s not recorded: %s", name, exc, extra={"job_id": ctx.id, "attempt": ctx.attempt})
-                return
-            except DatabaseUnavailable as exc:
-                failures += 1
-                self.metrics.database_errors.labels(operation=name).inc()
-                await asyncio.sleep(min(5.0, 0.05 * 2 ** min(failures, 7)))
-                log.warning("retrying %s after a database error: %s", name, exc, extra={"job_id": ctx.id})
-
-    def _stop_job(self, job_id: str, reason: str) -> None:
-        running = self.state.running.get(job_id)
-        if running is None or running.stop_reason is not None:
-            return
-        running.stop_reason = reason
-        if reason == "cancel":
-            running.ctx.cancel_requested.set()
-        running.task.cancel()
-
-    # -- side services ----------------------------------------------------------------------------------
-
-    async def heartbeat_once(self) -> None:
-        held = self.state.held()
-        try:
-            answer = await extend_leases(self.pool, self.worker_id, held, self.lease)
-        except DatabaseUnavailable as exc:
-            self.metrics.database_errors.labels(operation="heartbeat").inc()
-            log.warning("heartbeat failed (%s); leases last %.0f s from the last success", exc, self.lease)
-            return
-        for job_id, _attempts in held:
-            if job_id not in answer:
-                if job_id in self.state.running:
-                    log.warning("lease lost; stopping the handler", extra={"job_id": job_id})
-                    self._stop_job(job_id, "lease_lost")
-            elif answer[job_id]:
-                self._stop_job(job_id, "cancel")
-
-    async def _heartbeat_loop(self) -> None:
-        interval = self.lease / 3
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._heartbeat_now.wait(), interval)
-            self._heartbeat_now.clear()
-            await self.heartbeat_once()
-
-    async def _reaper_loop(self) -> None:
-        interval = min(self.settings.poll_interval_seconds, self.lease / 3)
-        last_prune = 0.0
-        while not self.stopping:
-            await asyncio.sleep(interval * random.uniform(0.8, 1.2))
-            try:
-                rescued = await rescue_expired(self.pool)
-                self.metrics.rescued.inc(len(rescued))
-                if any(r["status"] == "QUEUED" for r in rescued):
-                    self._on_queued("poll")
-                if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
-                    last_prune = time.monotonic()
-                    await prune_finished(self.pool, self.settings.job_retention_days * 86400)
-                    await prune_waiting(self.pool, max(WAITING_ROW_STALE_SECONDS,
-                                                       3 * self.settings.poll_interval_seconds))
-            except DatabaseUnavailable as exc:
-                self.metrics.database_errors.labels(operation="reaper").inc()
-                log.debug("reaper skipped a round: %s", exc)
+    def _start(self, job: ClaimedJob, claimed_at: float) -> None:
+        ctx = JobContext(id=job.id, workspace_id=job.workspace_id, type=job.type, payload=job.payload,
+                         attempt=job.attempts, max_attempts=job.max_attempts, created_at=job.created_at,
+                         settings=self.settings, database_url=self.url, pool=self.pool)
+        waited_from = max(job.created_at, job.run_at)
+        self.metrics.child(self.metrics.job_wait, job.type).observe(
+            max(0.0, (job.started_at - waited_from).total_seconds()))
+        running = Running(job=job, ctx=ctx, renewed_at=claimed_at)
+        self.state.running[job.id] = running
+        running.task = asyncio.create_task(self.executor.execute(running), name=f"job-{job.id}")
 
     # -- shutdown ---------------------------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
         grace = self.settings.shutdown_grace_seconds
-        tasks = [r.task for r in self.state.running.values()]
+        deadline = Deadline(grace + SHUTDOWN_TAIL_SECONDS)
+        tasks = [r.task for r in self.state.running.values() if r.task is not None]
         if tasks:
             log.info("waiting up to %.1f s for %d job(s) to finish", grace, len(tasks))
             await asyncio.wait(tasks, timeout=grace)
         leftover = list(self.state.running.values())
         for running in leftover:
-            self._stop_job(running.ctx.id, "shutdown")
+            self.state.stop(running.job.id, "shutdown")
         if leftover:
-            await asyncio.wait([r.task for r in leftover], timeout=1.0)
-            await self._give_back([(r.ctx.id, r.attempts) for r in leftover])
+            await asyncio.wait([r.task for r in leftover if r.task is not None], timeout=deadline.left(0.3))
         try:
-            await asyncio.wait_for(self.completer.drained(), 2.0)
+            await asyncio.wait_for(self.completer.drained(), deadline.left(0.3))
         except TimeoutError:
-            log.warning("some completions were not recorded before exit; their leases will expire")
+            log.warning("some completions were not recorded before exit; those jobs are given back")
         for task in self._side_tasks:
             task.cancel()
-        await asyncio.gather(*self._side_tasks, return_exceptions=True)
-        with contextlib.suppress(DatabaseUnavailable, TimeoutError):
-            await asyncio.wait_for(self._mark_busy(), 1.0)
-        await self._release_claim_connection()
-        await self.pool.close(timeout=2.0)
+        try:
+            given = await self.store.give_back_all([], timeout=max(0.05, deadline.left(0.3)))
+            if given:
+                log.info("gave %d unfinished job(s) back to the queue", given)
+            await self.store.unregister(timeout=max(0.05, deadline.left(0.15)))
+        except Exception as exc:
+            log.warning("could not give jobs back (%s); their leases will expire and they will be rescued", exc)
+        await asyncio.wait(self._side_tasks, timeout=max(0.01, deadline.left(0.1)))
+        await self.store.close(timeout=max(0.05, deadline.left(0.15)))
         log.info("worker %s stopped", self.worker_id)
 
-    async def _give_back(self, held: list[tuple[str, int]]) -> None:
-        from psycopg.types.json import Jsonb
 
-        payload = Jsonb([{"id": job_id, "attempts": attempts} for job_id, attempts in held])
-        try:
-            async with db.translate_errors_async(), self.pool.connection(timeout=2.0) as conn:
-                cur = await conn.execute(query("job_give_back_if_leased"),
-                                         {"held": payload, "worker_id": self.worker_id})
-                given = len(await cur.fetchall())
-            log.info("gave %d unfinished job(s) back to the queue", given)
-        except (DatabaseUnavailable, TimeoutError, *db.TRANSIENT_ERRORS) as exc:
-            log.warning("could not give jobs back (%s); their leases will expire and they will be rescued", exc)
-
-
-def retry_delay(attempt: int, base_seconds: float) -> float:
-    """Exponential backoff with ±25 % jitter, so that failed jobs do not come back in lockstep."""
-    return min(RETRY_BACKOFF_CAP_SECONDS, base_seconds * 2 ** (attempt - 1)) * random.uniform(0.75, 1.25)
-
-
-def format_error(exc: BaseException) -> str:
-    """Type, message and the last frames of the traceback, trimmed to fit the error column."""
-    frames = traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-8)
-    text = f"{type(exc).__name__}: {exc}\n" + "".join(frames[1:-1])
-    return text[:ERROR_MAX_CHARS]
+def _unreachable(exc: BaseException) -> bool:
+    return isinstance(exc, DatabaseUnavailable | asyncio.CancelledError)

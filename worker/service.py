@@ -11,7 +11,8 @@ from common.config import Settings, listen_url
 from common.http_server import make_server, serve
 from common.logs import redact_url
 from common.metrics import Metrics
-from common.runtime import install_stop_signals, migrate_when_reachable
+from common.migrate import migrate_when_reachable
+from common.runtime import install_stop_signals
 from worker.health import build_health_app
 from worker.registry import load_handlers
 from worker.runner import Worker

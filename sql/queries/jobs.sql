@@ -38,17 +38,21 @@ LIMIT %(limit)s;
 -- in one round trip and one commit. Either part may be empty: %(done)s = '[]' claims only (the pickup
 -- path), %(limit)s = 0 completes only (when nothing is left to claim).
 -- Completions are fenced on (id, attempts, locked_by, IN_PROGRESS): a completion whose lease was lost
--- matches no row and is simply not returned. Claims take the highest priority, then the oldest run_at;
--- SKIP LOCKED lets any number of workers claim at once without waiting on each other's rows. Both parts
--- see the same snapshot and touch disjoint rows (IN_PROGRESS vs QUEUED). Rows come back tagged: kind
--- 'done' for each completion still leased, kind 'claimed' for each new claim.
+-- matches no row and is simply not returned; each one recorded also gets its job_attempts row. Claims take
+-- only the types this worker has handlers for (%(types)s), the highest priority first, then the oldest
+-- run_at; SKIP LOCKED lets any number of workers claim at once without waiting on each other's rows. Both
+-- parts see the same snapshot and touch disjoint rows (IN_PROGRESS vs QUEUED). Rows come back tagged:
+-- kind 'done' for each completion still leased, kind 'claimed' for each new claim.
 WITH done AS (
     UPDATE jobs AS j
     SET status = 'COMPLETED', result = d.result, error = NULL, completed_at = now(),
         locked_by = NULL, lease_expires_at = NULL
-    FROM jsonb_to_recordset(%(done)s) AS d(id uuid, attempts integer, result jsonb)
+    FROM jsonb_to_recordset(%(done)s::jsonb) AS d(id uuid, attempts integer, result jsonb)
     WHERE j.id = d.id AND j.attempts = d.attempts AND j.locked_by = %(worker_id)s AND j.status = 'IN_PROGRESS'
-    RETURNING j.id
+    RETURNING j.id, j.attempts, j.started_at
+), history AS (
+    INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, outcome)
+    SELECT id, attempts, %(worker_id)s, started_at, 'completed' FROM done
 ), next AS (
     -- One priority at a time, highest first (job_queued_priorities() yields them in that order and the
     -- nested loop keeps it; LIMIT stops at the first priority that fills the claim): within a priority
@@ -57,6 +61,7 @@ WITH done AS (
     CROSS JOIN LATERAL (
         SELECT id FROM jobs
         WHERE status = 'QUEUED' AND priority = prio.priority AND run_at <= now()
+          AND type = ANY(%(types)s::text[])
         ORDER BY run_at, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED
@@ -78,58 +83,119 @@ SELECT 'done', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM don
 
 -- job_fail_if_leased --
 -- A failed attempt: back to QUEUED at %(retry_at_seconds)s from now while attempts remain, else FAILED.
-UPDATE jobs
-SET status = CASE WHEN attempts < max_attempts AND NOT %(final)s THEN 'QUEUED' ELSE 'FAILED' END,
-    run_at = CASE WHEN attempts < max_attempts AND NOT %(final)s
-                  THEN now() + make_interval(secs => %(retry_at_seconds)s) ELSE run_at END,
-    completed_at = CASE WHEN attempts < max_attempts AND NOT %(final)s THEN NULL ELSE now() END,
-    error = %(error)s, locked_by = NULL, lease_expires_at = NULL
-WHERE id = %(id)s AND attempts = %(attempts)s AND locked_by = %(worker_id)s AND status = 'IN_PROGRESS'
-RETURNING status, run_at;
+-- A cancel requested while it ran wins over the retry (CANCELLED): the next claim would clear the request.
+-- %(error)s is the text kept on the job; %(detail)s the structured error kept in its attempt history.
+WITH failed AS (
+    UPDATE jobs
+    SET status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'CANCELLED'
+                      WHEN attempts < max_attempts AND NOT %(final)s THEN 'QUEUED' ELSE 'FAILED' END,
+        run_at = CASE WHEN cancel_requested_at IS NULL AND attempts < max_attempts AND NOT %(final)s
+                      THEN now() + make_interval(secs => %(retry_at_seconds)s) ELSE run_at END,
+        completed_at = CASE WHEN cancel_requested_at IS NULL AND attempts < max_attempts AND NOT %(final)s
+                            THEN NULL ELSE now() END,
+        error = %(error)s, locked_by = NULL, lease_expires_at = NULL
+    WHERE id = %(id)s AND attempts = %(attempts)s AND locked_by = %(worker_id)s AND status = 'IN_PROGRESS'
+    RETURNING id, attempts, started_at, status, run_at
+), history AS (
+    INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, outcome, error)
+    SELECT id, attempts, %(worker_id)s, started_at, 'failed', %(detail)s::jsonb FROM failed
+)
+SELECT status, run_at FROM failed;
 
 -- job_cancel_if_leased --
 -- The owner confirms a cancellation that was requested while the job ran.
-UPDATE jobs
-SET status = 'CANCELLED', completed_at = now(), error = %(error)s, locked_by = NULL, lease_expires_at = NULL
-WHERE id = %(id)s AND attempts = %(attempts)s AND locked_by = %(worker_id)s AND status = 'IN_PROGRESS'
-RETURNING id;
+WITH cancelled AS (
+    UPDATE jobs
+    SET status = 'CANCELLED', completed_at = now(), error = %(error)s, locked_by = NULL, lease_expires_at = NULL
+    WHERE id = %(id)s AND attempts = %(attempts)s AND locked_by = %(worker_id)s AND status = 'IN_PROGRESS'
+    RETURNING id, attempts, started_at
+), history AS (
+    INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, outcome)
+    SELECT id, attempts, %(worker_id)s, started_at, 'cancelled' FROM cancelled
+)
+SELECT id FROM cancelled;
 
 -- job_extend_leases --
--- Heartbeat: extend the leases this worker still holds; reports which of them were asked to cancel.
-UPDATE jobs AS j
-SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
-FROM jsonb_to_recordset(%(held)s) AS h(id uuid, attempts integer)
-WHERE j.id = h.id AND j.attempts = h.attempts AND j.locked_by = %(worker_id)s AND j.status = 'IN_PROGRESS'
-RETURNING j.id, j.cancel_requested_at IS NOT NULL AS cancel_requested;
+-- Heartbeat, one statement on the heartbeat's own connection: extend the leases this worker still holds
+-- (kind 'kept', with whether a cancel was requested), list the jobs locked by this worker that it does not
+-- know it holds (kind 'unknown': a claim whose reply was lost), and renew the worker's row in the registry
+-- of live workers and their job types.
+WITH held AS (
+    SELECT * FROM jsonb_to_recordset(%(held)s::jsonb) AS h(id uuid, attempts integer)
+), kept AS (
+    UPDATE jobs AS j
+    SET lease_expires_at = now() + make_interval(secs => %(lease_seconds)s)
+    FROM held AS h
+    WHERE j.id = h.id AND j.attempts = h.attempts AND j.locked_by = %(worker_id)s AND j.status = 'IN_PROGRESS'
+    RETURNING j.id, j.attempts, j.cancel_requested_at IS NOT NULL AS cancel_requested
+), registered AS (
+    INSERT INTO workers (worker_id, types, expires_at)
+    VALUES (%(worker_id)s, %(types)s::text[], now() + make_interval(secs => %(lease_seconds)s))
+    ON CONFLICT (worker_id) DO UPDATE SET types = excluded.types, expires_at = excluded.expires_at
+)
+SELECT 'kept' AS kind, id, attempts, cancel_requested FROM kept
+UNION ALL
+SELECT 'unknown', j.id, j.attempts, false FROM jobs AS j
+WHERE j.status = 'IN_PROGRESS' AND j.locked_by = %(worker_id)s AND NOT EXISTS (SELECT 1 FROM held WHERE held.id = j.id);
 
 -- job_give_back_if_leased --
--- Graceful shutdown: return unfinished attempts to the queue, not counted as attempts.
-UPDATE jobs AS j
-SET status = 'QUEUED', attempts = j.attempts - 1, run_at = now(), started_at = NULL,
-    locked_by = NULL, lease_expires_at = NULL
-FROM jsonb_to_recordset(%(held)s) AS h(id uuid, attempts integer)
-WHERE j.id = h.id AND j.attempts = h.attempts AND j.locked_by = %(worker_id)s AND j.status = 'IN_PROGRESS'
-RETURNING j.id;
+-- Return unfinished attempts to the queue, not counted as attempts: at shutdown (%(all_mine)s: every job
+-- still locked by this worker except %(keep)s, whose completions are being written), or the listed
+-- attempts (%(held)s: claims whose reply was lost, so they never ran). A job whose cancel was requested
+-- meanwhile ends CANCELLED instead: giving it back would let the next claim clear the request.
+WITH given AS (
+    UPDATE jobs AS j
+    SET status = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'CANCELLED' ELSE 'QUEUED' END,
+        attempts = CASE WHEN j.cancel_requested_at IS NOT NULL THEN j.attempts ELSE j.attempts - 1 END,
+        completed_at = CASE WHEN j.cancel_requested_at IS NOT NULL THEN now() ELSE NULL END,
+        run_at = now(), started_at = NULL, locked_by = NULL, lease_expires_at = NULL
+    WHERE j.locked_by = %(worker_id)s AND j.status = 'IN_PROGRESS'
+      AND (CASE WHEN %(all_mine)s THEN NOT (j.id = ANY(%(keep)s::uuid[]))
+                ELSE EXISTS (SELECT 1 FROM jsonb_to_recordset(%(held)s::jsonb) AS h(id uuid, attempts integer)
+                             WHERE h.id = j.id AND h.attempts = j.attempts) END)
+    RETURNING j.id, j.status, j.attempts
+), history AS (
+    INSERT INTO job_attempts (job_id, attempt, worker_id, outcome)
+    SELECT id, CASE WHEN status = 'CANCELLED' THEN attempts ELSE attempts + 1 END, %(worker_id)s,
+           CASE WHEN status = 'CANCELLED' THEN 'cancelled' ELSE 'given_back' END
+    FROM given
+)
+SELECT id, status FROM given;
 
 -- job_rescue_expired --
--- Any worker: jobs whose lease ran out (their worker died or hung) go back to QUEUED, or FAILED when
--- no attempt is left. SKIP LOCKED so that concurrent rescuers split the work instead of waiting.
+-- Any worker: jobs whose lease ran out (their worker died, hung, or lost the database for longer than the
+-- lease) go back to QUEUED after a backoff, or FAILED when no attempt is left (CANCELLED when a cancel was
+-- requested). The backoff (%(delays)s[attempts], from common/backoff.py) keeps a job that kills its worker
+-- from killing the next one at once. SKIP LOCKED so that concurrent rescuers split the work.
 WITH expired AS (
-    SELECT id FROM jobs
+    SELECT id, locked_by, attempts, started_at FROM jobs
     WHERE status = 'IN_PROGRESS' AND lease_expires_at < now()  -- jobs_in_progress_idx: the jobs in flight
     ORDER BY lease_expires_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), rescued AS (
+    UPDATE jobs AS j
+    SET status = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'CANCELLED'
+                      WHEN j.attempts < j.max_attempts THEN 'QUEUED' ELSE 'FAILED' END,
+        completed_at = CASE WHEN j.cancel_requested_at IS NULL AND j.attempts < j.max_attempts
+                            THEN NULL ELSE now() END,
+        run_at = CASE WHEN j.cancel_requested_at IS NULL AND j.attempts < j.max_attempts
+                      THEN now() + make_interval(secs => coalesce((%(delays)s::float8[])[j.attempts], 0))
+                      ELSE j.run_at END,
+        error = 'lease expired', locked_by = NULL, lease_expires_at = NULL
+    FROM expired
+    WHERE j.id = expired.id
+    RETURNING j.id, j.status, j.run_at, expired.locked_by AS was_locked_by, expired.attempts,
+              expired.started_at
+), history AS (
+    INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, outcome, error)
+    SELECT id, attempts, was_locked_by, started_at, 'lease_expired',
+           jsonb_build_object('type', 'LeaseExpired', 'message',
+                              'the worker stopped renewing its lease (died, hung, or lost the database)',
+                              'frames', '[]'::jsonb)
+    FROM rescued
 )
-UPDATE jobs AS j
-SET status = CASE WHEN j.cancel_requested_at IS NOT NULL THEN 'CANCELLED'
-                  WHEN j.attempts < j.max_attempts THEN 'QUEUED' ELSE 'FAILED' END,
-    completed_at = CASE WHEN j.cancel_requested_at IS NULL AND j.attempts < j.max_attempts
-                        THEN NULL ELSE now() END,
-    run_at = now(), error = 'lease expired', locked_by = NULL, lease_expires_at = NULL
-FROM expired
-WHERE j.id = expired.id
-RETURNING j.id, j.status, j.locked_by;
+SELECT id, status, run_at, was_locked_by FROM rescued;
 
 -- job_cancel --
 -- QUEUED jobs are cancelled at once; IN_PROGRESS jobs are flagged and their worker ends them.
@@ -150,9 +216,9 @@ RETURNING *;
 
 -- worker_wait --
 -- A worker is about to wait for work: from now on inserts NOTIFY it (see worker_waiting in schema.sql).
--- Also answers how long until the next delayed or backed-off job comes due (the worker sleeps until then,
--- at most a poll interval), computed by the server so that worker clocks do not matter: the earliest
--- run_at of each priority, one index probe each, not a scan of every queued job.
+-- Also answers how long until the next delayed or backed-off job of its types comes due (the worker
+-- sleeps until then, at most a poll interval), computed by the server so that worker clocks do not matter:
+-- the earliest run_at of each priority, one index probe each, not a scan of every queued job.
 WITH waiting AS (
     INSERT INTO worker_waiting (worker_id, since) VALUES (%(worker_id)s, now())
     ON CONFLICT (worker_id) DO UPDATE SET since = now()
@@ -160,7 +226,9 @@ WITH waiting AS (
 SELECT extract(epoch FROM min(next.run_at) - now())::float8 AS seconds
 FROM job_queued_priorities() AS prio(priority)
 CROSS JOIN LATERAL (
-    SELECT run_at FROM jobs WHERE status = 'QUEUED' AND priority = prio.priority ORDER BY run_at LIMIT 1
+    SELECT run_at FROM jobs
+    WHERE status = 'QUEUED' AND priority = prio.priority AND type = ANY(%(types)s::text[])
+    ORDER BY run_at LIMIT 1
 ) AS next;
 
 -- worker_busy --
@@ -168,8 +236,36 @@ CROSS JOIN LATERAL (
 DELETE FROM worker_waiting WHERE worker_id = %(worker_id)s;
 
 -- worker_waiting_prune --
--- Rows of workers that died while waiting (a live waiting worker renews its row every poll interval).
+-- Rows of workers that died while waiting (a live waiting worker renews its row every poll interval),
+-- and registry rows of workers whose heartbeat stopped long ago (live ones renew theirs every heartbeat).
+WITH registry AS (
+    DELETE FROM workers WHERE expires_at < now() - make_interval(secs => %(older_than_seconds)s)
+)
 DELETE FROM worker_waiting WHERE since < now() - make_interval(secs => %(older_than_seconds)s);
+
+-- worker_unregister --
+-- A worker that stops: its types are no longer handled by it, and inserts need not wake it.
+WITH registry AS (
+    DELETE FROM workers WHERE worker_id = %(worker_id)s
+)
+DELETE FROM worker_waiting WHERE worker_id = %(worker_id)s;
+
+-- worker_handled_types --
+-- The job types some live worker handles (for reportgen_jobs_unhandled and the /jobs page).
+SELECT DISTINCT unnest(types) AS type FROM workers WHERE expires_at > now();
+
+-- job_attempt_list --
+-- A job's attempt history, oldest first.
+SELECT attempt, worker_id, started_at, finished_at, outcome, error FROM job_attempts
+WHERE job_id = %(id)s ORDER BY id;
+
+-- jobs_queued_notify --
+-- Wake waiting workers (after a retry, or for a job delayed into the future so they re-arm their timer).
+SELECT pg_notify('jobs_queued', '');
+
+-- jobs_cancel_notify --
+-- Tell the worker running job %(id)s to look at its cancel request now, not at its next heartbeat.
+SELECT pg_notify('jobs_cancel', %(id)s::text);
 
 -- job_prune_finished --
 -- Housekeeping: delete a batch of finished jobs older than the retention period, oldest first, read

@@ -215,7 +215,7 @@ def test_create_get_and_location(api, database_url):
     assert created["payload"] == {"note": "héllo ✓"}
     assert created["priority"] == 5 and created["max_attempts"] == 2 and created["attempts"] == 0
     fetched = api.get(response.headers["location"])
-    assert fetched.status_code == 200 and fetched.json() == created
+    assert fetched.status_code == 200 and fetched.json() == {**created, "attempt_history": []}
     # Upper-case UUIDs name the same job.
     assert api.get(f"/api/jobs/{created['id'].upper()}").json()["id"] == created["id"]
     row = job(database_url, created["id"])

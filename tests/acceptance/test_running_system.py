@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from common.db import is_transaction_pooler
-from tests.support.databases import WORKSPACE, connect, handler_calls, insert_job, wait_status
+from tests.support.databases import WORKSPACE, connect, handler_calls, insert_job, job, wait_status
 from tests.support.processes import ROOT, wait_for
 
 
@@ -55,14 +55,15 @@ def test_four_workers_complete_5000_jobs_exactly_once(database_url, services):
         assert worker.healthy()
 
 
-def test_an_unknown_job_type_fails_that_job_and_the_worker_goes_on(database_url, services):
+def test_an_unknown_job_type_waits_for_a_worker_that_has_it_and_the_worker_goes_on(database_url, services):
+    """Claims name the worker's types (issue 10): a type no worker has stays QUEUED, untouched, instead of
+    failing on whichever worker claims it (a rolling deploy that adds a type)."""
     services("worker", database_url)
-    bad = insert_job(database_url, "NO_SUCH_TYPE")
+    unknown = insert_job(database_url, "NO_SUCH_TYPE")
     good = insert_job(database_url)
-    failed = wait_status(database_url, bad, "FAILED")
-    assert "unknown job type 'NO_SUCH_TYPE'" in failed["error"]
-    assert failed["attempts"] == 1
     wait_status(database_url, good, "COMPLETED")
+    row = job(database_url, unknown)
+    assert row["status"] == "QUEUED" and row["attempts"] == 0 and row["error"] is None
 
 
 def test_worker_reconnects_after_its_listener_is_terminated(database_url, services):

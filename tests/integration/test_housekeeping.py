@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 
-from common import db
+from common.queue import PRUNE_BATCH
 from common.sql import query
 from tests.support.databases import WORKSPACE, connect
-from worker.reaper import PRUNE_BATCH, prune_finished
+from tests.support.factories import open_store
 
 
 def _seed_finished(url: str, n: int, age: str) -> None:
@@ -27,12 +27,8 @@ def test_prune_deletes_old_finished_jobs_in_batches_and_keeps_the_rest(database_
                      "now() - interval '60 days')", (WORKSPACE,))
 
     async def run() -> int:
-        pool = db.make_pool(database_url, min_size=1, max_size=2, name="test-prune")
-        await pool.open()
-        try:
-            return await prune_finished(pool, retention_seconds=14 * 86400)
-        finally:
-            await pool.close()
+        async with open_store(database_url) as store:
+            return await store.prune_finished(retention_seconds=14 * 86400)
 
     assert asyncio.run(run()) == PRUNE_BATCH * 2 + 10
     with connect(database_url) as conn:
@@ -47,7 +43,8 @@ def test_claiming_uses_the_partial_index_with_many_finished_jobs(database_url):
         conn.execute("ANALYZE jobs")
         conn.execute("BEGIN")
         plan = conn.execute("EXPLAIN (FORMAT JSON) " + query("job_complete_and_claim"),
-                            {"limit": 10, "worker_id": "explain", "lease_seconds": 30, "done": "[]"}).fetchone()
+                            {"limit": 10, "worker_id": "explain", "lease_seconds": 30, "done": "[]",
+                             "types": ["PING"]}).fetchone()
         conn.execute("ROLLBACK")
     text = str(plan)
     # The partial index holds only the live queue, not the history, and is read in the claim's order.
@@ -61,14 +58,14 @@ def test_heartbeats_are_hot_updates(database_url):
     with connect(database_url) as conn:
         conn.execute("INSERT INTO jobs (workspace_id, type, payload) VALUES (%s, 'PING', '{}')", (WORKSPACE,))
         claimed = conn.execute(query("job_complete_and_claim"), {"limit": 1, "worker_id": "w", "lease_seconds": 30,
-                                                                 "done": "[]"}).fetchall()
+                                                                 "done": "[]", "types": ["PING"]}).fetchall()
         held = json.dumps([{"id": str(claimed[0]["id"]), "attempts": 1}])
         counts = ("SELECT pg_stat_get_xact_tuples_updated('jobs'::regclass) AS updated, "
                   "pg_stat_get_xact_tuples_hot_updated('jobs'::regclass) AS hot")
         conn.execute("BEGIN")
         before = conn.execute(counts).fetchone()  # this backend's counts not yet flushed (the claim)
         for _ in range(20):
-            assert conn.execute(query("job_extend_leases"), {"held": held, "worker_id": "w",
+            assert conn.execute(query("job_extend_leases"), {"held": held, "worker_id": "w", "types": ["PING"],
                                                              "lease_seconds": 30}).fetchall()
         after = conn.execute(counts).fetchone()
         conn.execute("COMMIT")

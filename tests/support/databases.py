@@ -13,9 +13,10 @@ SEED_INSERT = "INSERT INTO jobs (workspace_id, type, status, payload) VALUES (%s
 
 
 # Where test handlers record each invocation (tests/support/handlers.py), to count real executions.
+# ``stopped_at`` is when the handler ended, however it ended (returned, raised, or was cancelled).
 CALLS_DDL = """CREATE TABLE IF NOT EXISTS handler_calls (
-    job_id uuid NOT NULL, attempt integer NOT NULL, pid integer NOT NULL,
-    called_at timestamptz NOT NULL DEFAULT clock_timestamp())"""
+    id bigint GENERATED ALWAYS AS IDENTITY, job_id uuid NOT NULL, attempt integer NOT NULL, pid integer NOT NULL,
+    called_at timestamptz NOT NULL DEFAULT clock_timestamp(), stopped_at timestamptz)"""
 
 
 def database_url_for(server_url: str, name: str) -> str:

@@ -7,17 +7,39 @@ often a job's handler actually ran, independently of the jobs table the worker w
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import decimal
 import os
 import time
 from typing import Any
 
+import psycopg
+
 from worker.context import JobContext
 
+# Where to record calls when the worker's own database path may be cut (the partition tests put a proxy
+# between the worker and PostgreSQL, and the record must still get through).
+CALLS_URL_ENV = "REPORTGEN_TEST_CALLS_URL"
 
-async def record_call(ctx: JobContext) -> None:
+
+async def _record(sql: str, params: tuple[Any, ...], ctx: JobContext) -> Any:
+    direct = os.environ.get(CALLS_URL_ENV)
+    if direct:
+        async with await psycopg.AsyncConnection.connect(direct, autocommit=True) as conn:
+            return await (await conn.execute(sql, params)).fetchone()
     async with ctx.pool.connection() as conn:
-        await conn.execute("INSERT INTO handler_calls (job_id, attempt, pid) VALUES (%s, %s, %s)",
-                           (ctx.id, ctx.attempt, os.getpid()))
+        return await (await conn.execute(sql, params)).fetchone()
+
+
+async def record_call(ctx: JobContext) -> int:
+    row = await _record("INSERT INTO handler_calls (job_id, attempt, pid) VALUES (%s, %s, %s) RETURNING id",
+                        (ctx.id, ctx.attempt, os.getpid()), ctx)
+    return int(row["id"] if isinstance(row, dict) else row[0])
+
+
+async def record_stop(ctx: JobContext, call_id: int) -> None:
+    await _record("UPDATE handler_calls SET stopped_at = clock_timestamp() WHERE id = %s RETURNING id",
+                  (call_id,), ctx)
 
 
 async def count(ctx: JobContext) -> dict[str, Any]:
@@ -60,4 +82,52 @@ async def wait_for_cancel(ctx: JobContext) -> dict[str, Any]:
     return {"cancelled_seen": True}
 
 
-HANDLERS = {"COUNT": count, "SLOW_FIRST_CALL": slow_first_call, "SPIN": spin, "WAIT_FOR_CANCEL": wait_for_cancel}
+async def lease_victim(ctx: JobContext) -> dict[str, Any]:
+    """Works ``sleep_seconds`` on its first attempt, at once on later ones; records start and stop (even
+    when cancelled) through ``REPORTGEN_TEST_CALLS_URL``, which bypasses a cut network."""
+    call_id = await record_call(ctx)
+    try:
+        if ctx.attempt == 1:
+            await asyncio.sleep(float(ctx.payload.get("sleep_seconds", 60)))
+        return {"attempt": ctx.attempt, "pid": os.getpid()}
+    finally:
+        await asyncio.shield(record_stop(ctx, call_id))
+
+
+async def hold_connection(ctx: JobContext) -> dict[str, Any]:
+    """Holds one of the worker's pooled connections for ``sleep_seconds`` (handlers exhausting the pool)."""
+    async with ctx.pool.connection() as conn:
+        await conn.execute("INSERT INTO handler_calls (job_id, attempt, pid) VALUES (%s, %s, %s)",
+                           (ctx.id, ctx.attempt, os.getpid()))
+        await asyncio.sleep(float(ctx.payload.get("sleep_seconds", 5)))
+    return {"attempt": ctx.attempt}
+
+
+async def stubborn(ctx: JobContext) -> dict[str, Any]:
+    """Runs long and, when cancelled, keeps going for ``cleanup_seconds`` more (a handler that is slow to
+    stop): shutdown must not wait for it beyond its budget."""
+    await record_call(ctx)
+    try:
+        await asyncio.sleep(float(ctx.payload.get("sleep_seconds", 60)))
+    except asyncio.CancelledError:
+        await asyncio.sleep(float(ctx.payload.get("cleanup_seconds", 3)))
+        raise
+    return {}
+
+
+BAD_RESULTS: dict[str, Any] = {
+    "nan": {"ratio": float("nan")}, "inf": {"ratio": float("inf")}, "nul": {"text": "a\x00b"},
+    "datetime": {"at": dt.datetime(2026, 12, 1, tzinfo=dt.UTC)}, "decimal": {"n": decimal.Decimal("1.5")},
+    "object": object(),
+}
+
+
+async def bad_result(ctx: JobContext) -> Any:
+    """Returns a result PostgreSQL's jsonb cannot hold (``kind``: one of BAD_RESULTS)."""
+    await record_call(ctx)
+    return BAD_RESULTS[str(ctx.payload.get("kind", "nan"))]
+
+
+HANDLERS = {"COUNT": count, "SLOW_FIRST_CALL": slow_first_call, "SPIN": spin, "WAIT_FOR_CANCEL": wait_for_cancel,
+            "LEASE_VICTIM": lease_victim, "HOLD_CONNECTION": hold_connection, "STUBBORN": stubborn,
+            "BAD_RESULT": bad_result}

@@ -34,3 +34,30 @@ def test_layers_do_not_import_across(package, forbidden):
 def test_the_check_sees_real_imports():
     assert "common" in imported_packages("web")["web/app.py"]
     assert "common" in imported_packages("worker")["worker/runner.py"]
+
+
+def test_the_worker_never_names_the_database_driver():
+    """Every job write goes through common/queue.py, which translates driver errors (issue 10)."""
+    offenders = {path: names & {"psycopg", "psycopg_pool"} for path, names in imported_packages("worker").items()
+                 if names & {"psycopg", "psycopg_pool"}}
+    mentions = [str(p.relative_to(ROOT)) for p in (ROOT / "worker").rglob("*.py") if "psycopg" in p.read_text()]
+    assert offenders == {} and mentions == []
+
+
+def test_one_listener_serves_the_worker_and_the_web():
+    users = sorted(str(p.relative_to(ROOT)) for package in ("worker", "web") for p in (ROOT / package).rglob("*.py")
+                   if "from common.listener import" in p.read_text())
+    assert users == ["web/sse.py", "worker/runner.py"]
+    statements = [str(p.relative_to(ROOT)) for package in ("worker", "web", "common")
+                  for p in (ROOT / package).rglob("*.py")
+                  if 'execute(f"LISTEN' in p.read_text() or "pg_notify(" in p.read_text()]
+    assert statements == [], "LISTEN and pg_notify live in sql/queries/ as named queries"
+
+
+def test_migrations_and_runtime_do_not_import_each_other_at_module_level():
+    def top_level(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        return {node.module for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
+
+    assert "common.migrate" not in top_level(ROOT / "common" / "runtime.py")
+    assert "common.runtime" not in top_level(ROOT / "common" / "migrate.py")

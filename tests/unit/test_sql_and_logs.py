@@ -7,7 +7,6 @@ import pytest
 
 from common.logs import JsonFormatter, TextFormatter, redact_url
 from common.sql import parse_queries, queries
-from worker.runner import format_error, retry_delay
 
 
 def test_named_queries_are_parsed_without_their_comments():
@@ -47,23 +46,3 @@ def test_text_logs_are_readable_with_context():
 def test_passwords_are_redacted_from_urls():
     assert redact_url("postgresql://app:s3cret@db.example.com:5432/app") == "postgresql://app:***@db.example.com:5432/app"
     assert redact_url("postgresql://app@db/app") == "postgresql://app@db/app"
-
-
-def test_retry_delay_grows_exponentially_with_bounded_jitter():
-    for attempt, base in ((1, 2.0), (2, 4.0), (3, 8.0)):
-        delays = [retry_delay(attempt, 2.0) for _ in range(200)]
-        assert base * 0.75 <= min(delays) and max(delays) <= base * 1.25
-        assert max(delays) - min(delays) > 0, "jitter spreads retries"
-    assert retry_delay(40, 2.0) <= 600 * 1.25
-
-
-def test_errors_keep_type_message_and_a_trimmed_traceback():
-    def inner() -> None:
-        raise KeyError("missing thing")
-
-    try:
-        inner()
-    except KeyError as exc:
-        text = format_error(exc)
-    assert text.startswith("KeyError: 'missing thing'\n")
-    assert "in inner" in text and len(text) <= 4000

@@ -18,9 +18,8 @@ re-renders and overwrites the same row; the PDF export is enqueued with a dedup 
 
 from __future__ import annotations
 
+import json
 from typing import Any
-
-from psycopg.types.json import Jsonb
 
 from common import jobs, runs
 from common.errors import ValidationError
@@ -38,7 +37,7 @@ async def _notify(conn: Any, ctx: JobContext, run_id: str, status: str) -> None:
 async def _fail(ctx: JobContext, run_id: str, error: dict[str, Any]) -> dict[str, Any]:
     async with ctx.pool.connection() as conn, conn.transaction():
         await conn.execute(query("run_fail"), {"id": run_id, "workspace_id": ctx.workspace_id,
-                                               "error": Jsonb(error)})
+                                               "error": json.dumps(error)})  # text; the column casts it
         await _notify(conn, ctx, run_id, "FAILED")
     return {"run_id": run_id, "run_status": "FAILED", "error": error}
 
@@ -77,7 +76,7 @@ async def start_run(ctx: JobContext) -> dict[str, Any]:
     async with ctx.pool.connection() as conn, conn.transaction():
         cur = await conn.execute(query("run_complete"), {
             "id": run_id, "workspace_id": ctx.workspace_id, "html": data["html"], "markdown": data["markdown"],
-            "tables": Jsonb(data["tables"])})
+            "tables": json.dumps(data["tables"])})
         if await cur.fetchone() is not None:
             await jobs.enqueue(conn, ctx.workspace_id, NewJob(
                 type="EXPORT", payload={"run_id": run_id, "format": "pdf"}, dedup_key=f"export:{run_id}:pdf"))

@@ -1,0 +1,226 @@
+"""The queue boundary: every write the worker makes to the jobs table, as a typed method.
+
+Methods take and return the frozen types of ``common.queue_types``; driver errors never leave this
+module (an unreachable database becomes ``DatabaseUnavailable``, anything else ``QueueError``), so
+``worker/`` never names psycopg. Three kinds of connection, so that no kind can starve another:
+
+- the **claim** connection, the claim loop's own (it stays checked out: a pool round per claim costs
+  time on the pickup path);
+- the **heartbeat** connection, its own too: handlers that exhaust the pool, or a pool whose connections
+  hang, must not stop leases from being renewed (issue 10: a worker whose renewals failed kept running a
+  job that another worker had rescued);
+- the **pool**, shared with handlers (``ctx.pool``), for completions, failures, rescue and pruning.
+
+Every statement has a time limit: on a black-holed network a query would otherwise wait for TCP
+keepalives (about 30 s) while the lease runs out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from common import db
+from common.errors import DatabaseUnavailable, LeaseLost, QueueError
+from common.queue_types import (
+    AttemptError,
+    ClaimedJob,
+    ClaimResult,
+    Finished,
+    Lease,
+    Renewal,
+    Rescued,
+    batch_json,
+    leases_json,
+)
+from common.sql import query
+from common.timeouts import bounded
+
+log = logging.getLogger(__name__)
+STATEMENT_TIMEOUT_SECONDS = 10.0
+T = TypeVar("T")
+PRUNE_BATCH = 5000
+PRUNE_BUDGET_SECONDS = 5.0  # one prune round; batches of 5,000 keep pace with a 15,000 jobs/s drain
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+async def _translated(what: str, timeout: float, coro: Coroutine[Any, Any, T]) -> T:
+    """Run one database operation within ``timeout`` (even on a black-holed network), with driver
+    errors translated."""
+    try:
+        return await bounded(coro, timeout)
+    except TimeoutError:
+        raise DatabaseUnavailable(f"{what}: no answer within {timeout:g} s") from None
+    except db.TRANSIENT_ERRORS as exc:
+        raise DatabaseUnavailable(f"{what}: {_one_line(exc)}") from exc
+    except psycopg.Error as exc:
+        raise QueueError(f"{what}: {type(exc).__name__}: {_one_line(exc)}") from exc
+
+
+class DedicatedConnection:
+    """One connection, opened on first use and replaced after any failure (or a time-out, which leaves
+    the protocol mid-statement)."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url = url
+        self.name = name
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = await db.connect_async(self.url, application_name=self.name)
+            yield self._conn
+        except BaseException:
+            await self.discard()
+            raise
+
+    async def discard(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await bounded(conn.close(), 0.2)
+
+
+class QueueStore:
+    """The worker's queue operations for one worker id and the job types it handles."""
+
+    def __init__(self, url: str, worker_id: str, types: Sequence[str], *, pool_size: int) -> None:
+        self.worker_id = worker_id
+        self.types = sorted(types)
+        self.pool: AsyncConnectionPool = db.make_pool(url, min_size=2, max_size=pool_size,
+                                                      name="report-generator-worker", check=False,
+                                                      wait_seconds=2.0)
+        self._claim = DedicatedConnection(url, "report-generator-worker-claim")
+        self._beat = DedicatedConnection(url, "report-generator-worker-heartbeat")
+
+    async def open(self) -> None:
+        """Open the pool without waiting for the database: a worker may start before it is up."""
+        await self.pool.open(wait=False)
+
+    async def close(self, timeout: float) -> None:
+        await self._claim.discard()
+        await self._beat.discard()
+        with contextlib.suppress(Exception):
+            await bounded(self.pool.close(timeout=timeout), timeout + 0.05)
+
+    def _params(self, **extra: Any) -> dict[str, Any]:
+        return {"worker_id": self.worker_id, "types": self.types, **extra}
+
+    async def _run(self, name: str, params: dict[str, Any], *, on: DedicatedConnection | None = None,
+                   timeout: float = STATEMENT_TIMEOUT_SECONDS) -> list[dict[str, Any]]:
+        async def execute() -> list[dict[str, Any]]:
+            if on is not None:
+                async with on.use() as conn:
+                    cur = await conn.execute(query(name), params)
+                    return await cur.fetchall() if cur.description else []
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(query(name), params)
+                return await cur.fetchall() if cur.description else []  # type: ignore[return-value]
+
+        return await _translated(name, timeout, execute())
+
+    # -- the claim loop ---------------------------------------------------------------------------------
+
+    async def complete_and_claim(self, done: list[Finished], limit: int, lease_seconds: float,
+                                 *, on_claim_connection: bool = True) -> ClaimResult:
+        """Record ``done`` and claim up to ``limit`` due jobs of our types, in one statement."""
+        rows = await self._run("job_complete_and_claim", self._params(
+            done=batch_json(done), limit=limit, lease_seconds=lease_seconds),
+            on=self._claim if on_claim_connection else None)
+        return ClaimResult(recorded=frozenset(str(r["id"]) for r in rows if r["kind"] == "done"),
+                           claimed=tuple(ClaimedJob.from_row(r) for r in rows if r["kind"] == "claimed"))
+
+    async def complete(self, done: list[Finished]) -> frozenset[str]:
+        """Record completions only (the completer's own writes, on the pool)."""
+        result = await self.complete_and_claim(done, 0, 0.0, on_claim_connection=False)
+        return result.recorded
+
+    async def mark_waiting(self) -> float | None:
+        """From now on inserts NOTIFY us; returns seconds until our next delayed job is due (or None)."""
+        rows = await self._run("worker_wait", self._params(), on=self._claim)
+        seconds = rows[0]["seconds"] if rows else None
+        return None if seconds is None else float(seconds)
+
+    async def mark_busy(self, timeout: float = STATEMENT_TIMEOUT_SECONDS) -> None:
+        await self._run("worker_busy", self._params(), on=self._claim, timeout=timeout)
+
+    # -- one attempt's end (fenced: zero rows raises LeaseLost) -------------------------------------------
+
+    async def fail(self, lease: Lease, error: AttemptError, *, final: bool, retry_in: float) -> str:
+        """The attempt failed: QUEUED after ``retry_in`` s while attempts remain, else FAILED (or
+        CANCELLED when a cancel was requested meanwhile). Returns the new status."""
+        rows = await self._run("job_fail_if_leased", self._params(
+            id=lease.id, attempts=lease.attempts, error=error.text(), detail=error.as_json(), final=final,
+            retry_at_seconds=retry_in))
+        if not rows:
+            raise LeaseLost(f"job {lease.id} attempt {lease.attempts} is no longer ours")
+        return str(rows[0]["status"])
+
+    async def confirm_cancel(self, lease: Lease, message: str) -> None:
+        rows = await self._run("job_cancel_if_leased", self._params(id=lease.id, attempts=lease.attempts,
+                                                                   error=message))
+        if not rows:
+            raise LeaseLost(f"job {lease.id} attempt {lease.attempts} is no longer ours")
+
+    async def give_back(self, leases: list[Lease]) -> int:
+        """Return these unstarted or unfinished attempts to the queue, not counted."""
+        rows = await self._run("job_give_back_if_leased", self._params(
+            all_mine=False, keep=[], held=leases_json(leases)))
+        return len(rows)
+
+    async def give_back_all(self, keep: list[str], timeout: float) -> int:
+        """Shutdown: every job still locked by this worker except ``keep`` goes back to the queue."""
+        rows = await self._run("job_give_back_if_leased", self._params(all_mine=True, keep=keep, held="[]"),
+                               timeout=timeout)
+        return len(rows)
+
+    # -- heartbeat and housekeeping ---------------------------------------------------------------------
+
+    async def renew(self, held: list[Lease], lease_seconds: float, timeout: float) -> Renewal:
+        """Extend our leases and our registry row, on the heartbeat's own connection."""
+        rows = await self._run("job_extend_leases", self._params(
+            held=leases_json(held), lease_seconds=lease_seconds), on=self._beat, timeout=timeout)
+        return Renewal(kept={str(r["id"]): bool(r["cancel_requested"]) for r in rows if r["kind"] == "kept"},
+                       unknown=tuple(Lease(str(r["id"]), r["attempts"]) for r in rows if r["kind"] == "unknown"))
+
+    async def unregister(self, timeout: float) -> None:
+        await self._run("worker_unregister", self._params(), timeout=timeout)
+
+    async def rescue_expired(self, limit: int, delays: list[float]) -> list[Rescued]:
+        rows = await self._run("job_rescue_expired", {"limit": limit, "delays": delays})
+        return [Rescued(str(r["id"]), r["status"], r["was_locked_by"]) for r in rows]
+
+    async def prune_finished(self, retention_seconds: float, *,
+                             budget_seconds: float = PRUNE_BUDGET_SECONDS) -> int:
+        """Delete old finished jobs (and their attempt history) a batch at a time, while batches come back
+        full and the time budget lasts (the next round goes on); returns how many were deleted."""
+        deleted = 0
+        deadline = time.monotonic() + budget_seconds
+        while True:
+            async def batch() -> int:
+                async with self.pool.connection() as conn:
+                    cur = await conn.execute(query("job_prune_finished"),
+                                             {"retention_seconds": retention_seconds, "limit": PRUNE_BATCH})
+                    return cur.rowcount
+
+            count = await _translated("job_prune_finished", STATEMENT_TIMEOUT_SECONDS, batch())
+            deleted += count
+            if count < PRUNE_BATCH or time.monotonic() > deadline:
+                break
+        return deleted
+
+    async def prune_workers(self, older_than_seconds: float) -> None:
+        """Forget workers that died (waiting rows, registry rows)."""
+        await self._run("worker_waiting_prune", {"older_than_seconds": older_than_seconds})

@@ -1,0 +1,58 @@
+"""The reaper service: rescue of expired leases (with backoff) and pruning, on factory-built rows."""
+
+from __future__ import annotations
+
+from common.config import Settings
+from tests.support.databases import connect, job
+from tests.support.factories import attempts_of, make_job, metrics, open_store, run
+from worker.reaper import Reaper
+
+
+def _reap(url: str, **overrides: object) -> list:
+    async def go():
+        async with open_store(url) as store:
+            return await Reaper(store, Settings(**{"retry_backoff_seconds": 2.0, **overrides}), metrics()).run_once()
+    return run(go())
+
+
+def _due_in(url: str, job_id: str) -> float:
+    with connect(url) as conn:
+        return conn.execute("SELECT extract(epoch FROM run_at - now())::float8 AS s FROM jobs WHERE id = %s",
+                            (job_id,)).fetchone()["s"]
+
+
+def test_a_rescued_job_comes_back_after_a_backoff_not_at_once(database_url):
+    """A job that kills its worker must not kill the next one instantly."""
+    first = make_job(database_url, status="IN_PROGRESS", attempts=1, lease_seconds=-1, locked_by="dead-1")
+    second = make_job(database_url, status="IN_PROGRESS", attempts=2, lease_seconds=-1, locked_by="dead-2")
+    alive = make_job(database_url, status="IN_PROGRESS", attempts=1, lease_seconds=30)
+    rescued = _reap(database_url)
+    assert {r.id for r in rescued} == {first, second}
+    assert job(database_url, alive)["status"] == "IN_PROGRESS"
+    assert 2 * 0.75 - 0.5 <= _due_in(database_url, first) <= 2 * 1.25
+    assert 4 * 0.75 - 0.5 <= _due_in(database_url, second) <= 4 * 1.25, "the backoff grows with the attempt"
+    row = job(database_url, first)
+    assert row["status"] == "QUEUED" and row["error"] == "lease expired" and row["locked_by"] is None
+    [history] = attempts_of(database_url, first)
+    assert (history["outcome"], history["worker_id"], history["attempt"]) == ("lease_expired", "dead-1", 1)
+    assert history["error"]["type"] == "LeaseExpired"
+
+
+def test_rescue_on_the_last_attempt_fails_and_a_cancel_request_wins(database_url):
+    last = make_job(database_url, status="IN_PROGRESS", attempts=3, max_attempts=3, lease_seconds=-1)
+    cancelled = make_job(database_url, status="IN_PROGRESS", attempts=1, lease_seconds=-1, cancel_requested=True)
+    _reap(database_url)
+    assert job(database_url, last)["status"] == "FAILED"
+    assert job(database_url, cancelled)["status"] == "CANCELLED"
+
+
+def test_pruning_deletes_a_jobs_attempt_history_with_it(database_url):
+    old = make_job(database_url, status="IN_PROGRESS", attempts=1, lease_seconds=-1, max_attempts=1)
+    _reap(database_url)  # FAILED, with one attempt record
+    assert len(attempts_of(database_url, old)) == 1
+    with connect(database_url) as conn:
+        conn.execute("UPDATE jobs SET completed_at = now() - interval '30 days' WHERE id = %s", (old,))
+    _reap(database_url, job_retention_days=14.0)
+    with connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM jobs WHERE id = %s", (old,)).fetchone()["n"] == 0
+    assert attempts_of(database_url, old) == []
