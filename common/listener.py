@@ -44,7 +44,7 @@ class State(enum.Enum):
 
 
 class ListenerDeaf(Exception):
-    """The self-test NOTIFY was not heard back."""
+    """The self-test NOTIFY was not heard back, or the URL is a transaction pooler's."""
 
 
 class Listener:
@@ -76,14 +76,15 @@ class Listener:
             try:
                 await self.listen_once()
                 failures = 0
-            except ListenerDeaf:
+            except ListenerDeaf as deaf:
                 self._set_state(State.DEAF)
                 if not self._deaf_logged:
                     self._deaf_logged = True
-                    log.warning("%s: LISTEN hears nothing (its own NOTIFY did not come back within %.0f s): "
-                                "a transaction-mode pooler? Polling instead; use a session connection "
+                    why = str(deaf) or (f"its own NOTIFY did not come back within {SELF_TEST_SECONDS:g} s: "
+                                        "a transaction-mode pooler?")
+                    log.warning("%s: LISTEN hears nothing (%s). Polling instead; use a session connection "
                                 "(LISTEN_DATABASE_URL or the direct/session-mode URL) for instant wake-ups",
-                                self.name, SELF_TEST_SECONDS)
+                                self.name, why)
                 await asyncio.sleep(DEAF_RETRY_SECONDS)
             except Exception as exc:  # any failure of the connection: reconnect (never die)
                 failures += 1
@@ -96,7 +97,13 @@ class Listener:
                     self._set_state(State.DOWN)
 
     async def listen_once(self) -> None:
-        """One connection's life: LISTEN, prove hearing, dispatch until it fails."""
+        """One connection's life: LISTEN, prove hearing, dispatch until it fails.
+
+        A URL known to be a transaction pooler's is deaf without trying: there the self-test can pass
+        by chance (our LISTEN and NOTIFY may share a server connection for a moment) while every other
+        process's NOTIFY goes to connections nobody listens on."""
+        if db.is_transaction_pooler(self.url):
+            raise ListenerDeaf("the URL is a transaction pooler's")
         conn = await db.connect_async(self.url, application_name=self.name)
         try:
             for channel in (*self.channels, SELF_TEST_CHANNEL):

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from common import backoff
 from common.config import Settings
 from common.http_server import make_server, serve
 from common.runtime import install_stop_signals
@@ -102,7 +103,8 @@ class Supervisor:
             self.merger.retire(child.slot)
             ran = time.monotonic() - child.started_at
             child.failures = 0 if ran > STABLE_AFTER_SECONDS else child.failures + 1
-            delay = min(RESTART_BACKOFF_MAX_SECONDS, 0.5 * 2 ** child.failures) if child.failures else 0.0
+            delay = (backoff.delay(child.failures, base=1.0, cap=RESTART_BACKOFF_MAX_SECONDS)
+                     if child.failures else 0.0)
             log.warning("worker process %d (pid %d) exited with %s after %.1f s; restarting in %.1f s",
                         child.slot, child.process.pid, code, ran, delay)
             child.restarts += 1

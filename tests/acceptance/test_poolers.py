@@ -28,7 +28,8 @@ def test_worker_runs_poll_only_and_drains_through_a_transaction_pooler(
         direct_database_url: str, pgbouncer: PgBouncer, services: Any) -> None:
     pooled = pgbouncer.url_for(direct_database_url)
     worker = services("worker", pooled, LISTEN_DATABASE_URL="", WORKER_CONCURRENCY=8, LOG_LEVEL="INFO")
-    wait_for(lambda: "running poll-only" in worker.log(), timeout=20, message="the worker to say it is poll-only")
+    wait_for(lambda: "LISTEN hears nothing" in worker.log(), timeout=30,
+             message="the worker to find its LISTEN deaf (poll-only)")
     assert worker.metric("reportgen_listener_up") == 0
     # One job first: picked up by the 1 s poll (not the 5 s default), with no NOTIFY heard.
     with connect(direct_database_url) as conn:
@@ -51,7 +52,8 @@ def test_api_and_live_run_status_through_a_transaction_pooler(
         direct_database_url: str, pgbouncer: PgBouncer, services: Any) -> None:
     pooled = pgbouncer.url_for(direct_database_url)
     web = services("web", pooled, LISTEN_DATABASE_URL="")
-    wait_for(lambda: "live run status polls" in web.log(), timeout=20, message="the web to say it polls run status")
+    wait_for(lambda: "LISTEN hears nothing" in web.log(), timeout=30,
+             message="the web to find its LISTEN deaf (run status by polling)")
     with web.client() as api:
         # The reproduction of the issue: 100 POST /api/jobs through the pooler, all accepted.
         ids = []

@@ -78,7 +78,7 @@ def _plan(url: str, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
 LIST = {"workspace_id": WORKSPACE, "status": None, "type": None, "limit": 50, "before_created_at": None,
         "before_id": None}
 CURSOR = {"before_created_at": datetime.now(UTC) - timedelta(days=1), "before_id": str(uuid.UUID(int=0))}
-CLAIM = {"done": Jsonb([]), "worker_id": "w", "limit": 8, "lease_seconds": 30}
+CLAIM = {"done": Jsonb([]), "worker_id": "w", "limit": 8, "lease_seconds": 30, "types": ["PING"]}
 
 # The statuses whose rows are few: the planner may read them from the partial indexes of the live queue.
 LIVE = {"QUEUED": "jobs_claim_idx", "IN_PROGRESS": "jobs_in_progress_idx"}
@@ -101,8 +101,8 @@ CASES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
     "/metrics job_recent_latency": ("job_recent_latency", {"window_seconds": 300, "limit": 5000},
                                     {"jobs_finished_idx"}),
     "claim": ("job_complete_and_claim", CLAIM, {"jobs_claim_idx"}),
-    "worker_wait next due": ("worker_wait", {"worker_id": "w"}, {"jobs_claim_idx"}),
-    "rescue": ("job_rescue_expired", {"limit": 100}, {"jobs_in_progress_idx"}),
+    "worker_wait next due": ("worker_wait", {"worker_id": "w", "types": ["PING"]}, {"jobs_claim_idx"}),
+    "rescue": ("job_rescue_expired", {"limit": 100, "delays": [2.0, 4.0]}, {"jobs_in_progress_idx"}),
     "prune": ("job_prune_finished", {"retention_seconds": 86400, "limit": 5000}, {"jobs_finished_idx"}),
 }
 
@@ -126,7 +126,7 @@ def test_the_claim_takes_due_jobs_by_priority_past_delayed_higher_ones(big_url: 
     with connect(big_url) as conn:
         conn.execute("BEGIN")
         rows = conn.execute(query("job_complete_and_claim"), {**CLAIM, "limit": 3}).fetchall()
-        wait = conn.execute(query("worker_wait"), {"worker_id": "w"}).fetchone()
+        wait = conn.execute(query("worker_wait"), {"worker_id": "w", "types": ["PING"]}).fetchone()
         conn.execute("ROLLBACK")
     assert [r["payload"]["n"] for r in rows] == ["p10-due", "p5-old", "p5-new"]
     assert wait["seconds"] < 0, "due jobs of priority 5 and 0 are waiting: the next due time is in the past"
@@ -138,6 +138,6 @@ def test_worker_wait_answers_the_earliest_run_at_across_priorities(big_url: str)
         conn.execute("DELETE FROM jobs WHERE status = 'QUEUED' AND run_at <= now()")
         conn.execute("INSERT INTO jobs (workspace_id, type, payload, priority, run_at) "
                      "VALUES (%s, 'PING', '{}', -3, now() + interval '20 seconds')", (WORKSPACE,))
-        wait = conn.execute(query("worker_wait"), {"worker_id": "w"}).fetchone()
+        wait = conn.execute(query("worker_wait"), {"worker_id": "w", "types": ["PING"]}).fetchone()
         conn.execute("ROLLBACK")
     assert 15 < wait["seconds"] <= 20, "a low-priority job due in 20 s comes before the delayed ones (1 h)"
