@@ -7,12 +7,12 @@ from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from common import jobs
 from common.errors import NotFound, ValidationError
 from common.jobs import JobStatus, NewJob, job_to_json
 from web import csrf
+from web.permissions import Access, Route
 from web.request_body import read_json
 from web.state import AppState
 
@@ -108,9 +108,9 @@ async def retry_job(request: Request) -> JSONResponse:
 
 
 ROUTES = [
-    Route("/api/jobs", create_job, methods=["POST"]),
-    Route("/api/jobs", list_jobs, methods=["GET"]),
-    Route("/api/jobs/{job_id}", get_job, methods=["GET"]),
-    Route("/api/jobs/{job_id}/cancel", cancel_job, methods=["POST"]),
-    Route("/api/jobs/{job_id}/retry", retry_job, methods=["POST"]),
+    Route("/api/jobs", create_job, methods=["POST"], access=Access.ADMIN),
+    Route("/api/jobs", list_jobs, methods=["GET"], access=Access.ADMIN),
+    Route("/api/jobs/{job_id}", get_job, methods=["GET"], access=Access.ADMIN),
+    Route("/api/jobs/{job_id}/cancel", cancel_job, methods=["POST"], access=Access.ADMIN),
+    Route("/api/jobs/{job_id}/retry", retry_job, methods=["POST"], access=Access.ADMIN),
 ]

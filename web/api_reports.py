@@ -17,13 +17,13 @@ import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from common import jobs, runs
 from common.errors import Conflict, ValidationError
 from common.jobs import NewJob
 from common.reports import FORMATS, RenderResult, export_report
 from common.sql import query
+from web.permissions import Access, Route
 from web.sse import EventHub, wait_for_change
 from web.state import AppState
 
@@ -97,4 +97,4 @@ async def report(request: Request) -> Response:
     return Response(file.data, media_type=file.media_type, headers=_download_headers(file.filename, attachment))
 
 
-ROUTES = [Route("/api/runs/{run_id}/report", report, methods=["GET"])]
+ROUTES = [Route("/api/runs/{run_id}/report", report, methods=["GET"], access=Access.VIEWER)]

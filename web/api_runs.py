@@ -14,12 +14,12 @@ from typing import Any
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from common import report_datasets, report_templates, runs
 from common.errors import PayloadTooLarge, ValidationError
 from common.runs import Upload
 from web import csrf
+from web.permissions import Access, Route
 from web.request_body import UnsupportedMediaType, read_json
 from web.state import AppState
 
@@ -129,8 +129,8 @@ async def list_runs(request: Request) -> JSONResponse:
 
 
 ROUTES = [
-    Route("/api/datasets", upload_dataset, methods=["POST"]),
-    Route("/api/runs", create_run, methods=["POST"]),
-    Route("/api/runs", list_runs, methods=["GET"]),
-    Route("/api/runs/{run_id}", get_run, methods=["GET"]),
+    Route("/api/datasets", upload_dataset, methods=["POST"], access=Access.EDITOR),
+    Route("/api/runs", create_run, methods=["POST"], access=Access.EDITOR),
+    Route("/api/runs", list_runs, methods=["GET"], access=Access.VIEWER),
+    Route("/api/runs/{run_id}", get_run, methods=["GET"], access=Access.VIEWER),
 ]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from common import report_templates
 from common.errors import NotFound, ValidationError
 from common.report_templates import TemplateInput
+from web.permissions import Access, Route
 from web.request_body import read_json
 from web.state import AppState
 
@@ -81,9 +81,9 @@ async def archive_template(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/api/templates", list_templates, methods=["GET"]),
-    Route("/api/templates", create_template, methods=["POST"]),
-    Route("/api/templates/{template_id}", get_template, methods=["GET"]),
-    Route("/api/templates/{template_id}", update_template, methods=["PUT"]),
-    Route("/api/templates/{template_id}", archive_template, methods=["DELETE"]),
+    Route("/api/templates", list_templates, methods=["GET"], access=Access.VIEWER),
+    Route("/api/templates", create_template, methods=["POST"], access=Access.EDITOR),
+    Route("/api/templates/{template_id}", get_template, methods=["GET"], access=Access.VIEWER),
+    Route("/api/templates/{template_id}", update_template, methods=["PUT"], access=Access.EDITOR),
+    Route("/api/templates/{template_id}", archive_template, methods=["DELETE"], access=Access.EDITOR),
 ]

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from common import db
@@ -32,6 +31,7 @@ from web import (
     sse,
 )
 from web.errors import EXCEPTION_HANDLERS
+from web.permissions import Access, Mount
 from web.security import SecurityHeadersMiddleware
 from web.state import AppState
 
@@ -64,7 +64,7 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
     routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
               *api_templates.ROUTES, *api_runs.ROUTES, *api_reports.ROUTES, *sse.ROUTES, *csrf.ROUTES,
               *pages_templates.ROUTES, *pages_runs.ROUTES,
-              Mount("/static", StaticFiles(directory=STATIC_DIR), name="static")]
+              Mount("/static", StaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
                     middleware=[Middleware(SecurityHeadersMiddleware)])
     app.state.rg = state

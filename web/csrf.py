@@ -22,10 +22,10 @@ import secrets
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from common.errors import AppError
 from common.sql import query
+from web.permissions import Access, Route
 
 COOKIE = "rg_csrf"
 FIELD = "csrf_token"
@@ -122,4 +122,4 @@ async def csrf_endpoint(request: Request) -> JSONResponse:
     return response
 
 
-ROUTES = [Route("/api/csrf", csrf_endpoint, methods=["GET"])]
+ROUTES = [Route("/api/csrf", csrf_endpoint, methods=["GET"], access=Access.SIGNED_IN)]

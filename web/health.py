@@ -5,12 +5,12 @@ from __future__ import annotations
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from common import db
 from common.errors import DatabaseUnavailable
 from common.health import readiness
 from common.queue_stats import read_snapshot
+from web.permissions import Access, Route
 from web.state import AppState
 
 
@@ -35,4 +35,8 @@ async def metrics(request: Request) -> Response:
     return Response(state.metrics.render(snapshot), media_type=CONTENT_TYPE_LATEST)
 
 
-ROUTES = [Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics)]
+ROUTES = [
+    Route("/healthz", healthz, access=Access.OPEN),
+    Route("/readyz", readyz, access=Access.OPEN),
+    Route("/metrics", metrics, access=Access.METRICS),
+]

@@ -6,10 +6,10 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from common.jobs import TIMEOUT_MIN_SECONDS, TYPE_PATTERN
 from web import openapi_reports
+from web.permissions import Access, Route
 from web.state import API_JOB_TYPES
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -113,4 +113,4 @@ async def openapi(request: Request) -> JSONResponse:
     return JSONResponse(SPEC)
 
 
-ROUTES = [Route("/openapi.json", openapi)]
+ROUTES = [Route("/openapi.json", openapi, access=Access.VIEWER)]

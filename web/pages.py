@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from common import jobs, report_templates, runs
 from common.errors import Conflict, NotFound
@@ -19,6 +18,7 @@ from common.jobs import JobStatus
 from common.sql import query
 from web import csrf
 from web.page_render import TEMPLATES, page
+from web.permissions import Access, Route
 from web.state import AppState
 
 __all__ = ["ROUTES", "TEMPLATES"]
@@ -96,8 +96,8 @@ async def job_action(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/", home),
-    Route("/jobs", jobs_page),
-    Route("/jobs/{job_id}", job_page),
-    Route("/jobs/{job_id}/{action:str}", job_action, methods=["POST"]),
+    Route("/", home, access=Access.VIEWER),
+    Route("/jobs", jobs_page, access=Access.ADMIN),
+    Route("/jobs/{job_id}", job_page, access=Access.ADMIN),
+    Route("/jobs/{job_id}/{action:str}", job_action, methods=["POST"], access=Access.ADMIN),
 ]

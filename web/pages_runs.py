@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
 
 from common import report_datasets, runs
 from common.errors import Conflict
 from web.page_render import page
+from web.permissions import Access, Route
 from web.state import AppState
 
 
@@ -40,6 +40,6 @@ async def fragment(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/runs/{run_id}", run_page, methods=["GET"]),
-    Route("/runs/{run_id}/fragment", fragment, methods=["GET"]),
+    Route("/runs/{run_id}", run_page, methods=["GET"], access=Access.VIEWER),
+    Route("/runs/{run_id}/fragment", fragment, methods=["GET"], access=Access.VIEWER),
 ]

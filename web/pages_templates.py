@@ -13,7 +13,6 @@ from typing import Any
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from common import report_datasets, report_templates, runs
 from common.errors import Conflict, ValidationError
@@ -23,6 +22,7 @@ from web import csrf
 from web.api_runs import file_bytes, read_multipart
 from web.api_templates import template_id
 from web.page_render import page
+from web.permissions import Access, Route
 from web.state import AppState
 
 NEW_BODY = """# {{ title }}
@@ -179,12 +179,12 @@ async def start_run(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/templates", list_page, methods=["GET"]),
-    Route("/templates", save, methods=["POST"]),
-    Route("/templates/new", new_page, methods=["GET"]),
-    Route("/templates/{template_id}", edit_page, methods=["GET"]),
-    Route("/templates/{template_id}", save, methods=["POST"]),
-    Route("/templates/{template_id}/archive", archive, methods=["POST"]),
-    Route("/templates/{template_id}/run", run_form, methods=["GET"]),
-    Route("/templates/{template_id}/run", start_run, methods=["POST"]),
+    Route("/templates", list_page, methods=["GET"], access=Access.VIEWER),
+    Route("/templates", save, methods=["POST"], access=Access.EDITOR),
+    Route("/templates/new", new_page, methods=["GET"], access=Access.EDITOR),
+    Route("/templates/{template_id}", edit_page, methods=["GET"], access=Access.VIEWER),
+    Route("/templates/{template_id}", save, methods=["POST"], access=Access.EDITOR),
+    Route("/templates/{template_id}/archive", archive, methods=["POST"], access=Access.EDITOR),
+    Route("/templates/{template_id}/run", run_form, methods=["GET"], access=Access.EDITOR),
+    Route("/templates/{template_id}/run", start_run, methods=["POST"], access=Access.EDITOR),
 ]

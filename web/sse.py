@@ -21,10 +21,10 @@ from collections.abc import AsyncIterator
 
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
-from starlette.routing import Route
 
 from common import runs
 from common.listener import Listener, State
+from web.permissions import Access, Route
 from web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -143,4 +143,4 @@ async def run_events(request: Request) -> StreamingResponse:
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-ROUTES = [Route("/api/runs/{run_id}/events", run_events, methods=["GET"])]
+ROUTES = [Route("/api/runs/{run_id}/events", run_events, methods=["GET"], access=Access.VIEWER)]
