@@ -251,6 +251,7 @@ class Worker:
         self.state.claim_seq += 1
         self.state.claims_in_flight += 1
         sent = self.state.now()
+        sent_wall = time.time()
         try:
             result = await self.store.complete_and_claim(done, limit, self.lease)
         except BaseException as exc:
@@ -258,15 +259,19 @@ class Worker:
             raise
         finally:
             self.state.claims_in_flight -= 1
+        seen_wall = time.time()
         self.completer.settle(done, result.recorded)
         for job in result.claimed:
-            self._start(job, sent)
+            self._start(job, sent, sent_wall, seen_wall)
         return len(result.claimed)
 
-    def _start(self, job: ClaimedJob, claimed_at: float) -> None:
+    def _start(self, job: ClaimedJob, claimed_at: float, sent_wall: float = 0.0, seen_wall: float = 0.0) -> None:
         ctx = JobContext(id=job.id, workspace_id=job.workspace_id, type=job.type, payload=job.payload,
                          attempt=job.attempts, max_attempts=job.max_attempts, created_at=job.created_at,
                          settings=self.settings, database_url=self.url, pool=self.pool)
+        if isinstance(job.payload, dict) and job.payload.get("trace") is True:  # bench/pickup_trace.py
+            ctx.trace.update(claim_now=job.started_at.timestamp(), claim_sent=sent_wall, claim_seen=seen_wall,
+                             dispatched=time.time())
         waited_from = max(job.created_at, job.run_at)
         self.metrics.child(self.metrics.job_wait, job.type).observe(
             max(0.0, (job.started_at - waited_from).total_seconds()))

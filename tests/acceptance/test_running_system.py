@@ -26,6 +26,20 @@ def test_seed_insert_is_completed_and_woken_by_notify(database_url, services):
     assert worker.metric("reportgen_worker_wakeups_total", {"source": "notify"}) > notify_before
 
 
+def test_a_traced_ping_reports_each_step_of_its_pickup_in_order(database_url, services):
+    services("worker", database_url)
+    job_id = insert_job(database_url, payload='{"trace": true}')
+    done = wait_status(database_url, job_id, "COMPLETED", timeout=10)
+    trace = done["result"]["trace"]
+    steps = ["claim_sent", "claim_now", "claim_seen", "dispatched", "handler_entry"]
+    assert set(trace) == set(steps)
+    assert trace["claim_now"] == done["started_at"].timestamp()
+    worker_steps = [trace[s] for s in steps if s != "claim_now"]  # claim_now is the server's clock
+    assert worker_steps == sorted(worker_steps)
+    plain = wait_status(database_url, insert_job(database_url), "COMPLETED", timeout=10)
+    assert "trace" not in plain["result"]
+
+
 def test_poll_picks_up_jobs_when_the_trigger_is_disabled(database_url, services):
     with connect(database_url) as conn:
         conn.execute("ALTER TABLE jobs DISABLE TRIGGER jobs_queued_notify")
