@@ -87,7 +87,8 @@ def cases() -> dict[str, tuple[str, dict[str, Any]]]:
     out["/metrics job_count_finished_sampled (0.2 %)"] = ("job_count_finished_sampled", {"percent": 0.2})
     out["web /metrics job_recent_latency"] = ("job_recent_latency", {"window_seconds": 300, "limit": 5000})
     out["claim 8 (200k delayed priority-10 jobs)"] = ("job_complete_and_claim", {
-        "done": Jsonb([]), "worker_id": "bench", "limit": 8, "lease_seconds": 30, "types": ["PING"]})
+        "done": Jsonb([]), "worker_id": "bench", "limit": 8, "lease_seconds": 30, "types": ["PING"],
+        "light_types": [], "light_limit": 0})
     out["worker_wait min(run_at)"] = ("worker_wait", {"worker_id": "bench", "types": ["PING"]})
     out["rescue"] = ("job_rescue_expired", {"limit": 100, "delays": [2.0, 4.0]})
     out["prune one batch"] = ("job_prune_finished", {"retention_seconds": 7 * 86400, "limit": 5000})

@@ -34,9 +34,10 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- job_complete_and_claim --
--- The worker's one statement on the hot path: record finished attempts and claim up to %(limit)s due jobs,
--- in one round trip and one commit. Either part may be empty: %(done)s = '[]' claims only (the pickup
--- path), %(limit)s = 0 completes only (when nothing is left to claim).
+-- The worker's one statement on the hot path: record finished attempts and claim up to %(limit)s due jobs
+-- of %(types)s and up to %(light_limit)s of %(light_types)s (light jobs have their own, larger slot
+-- count: WORKER_LIGHT_CONCURRENCY), in one round trip and one commit. Either part may be empty:
+-- %(done)s = '[]' claims only (the pickup path), both limits 0 complete only (nothing left to claim).
 -- Completions are fenced on (id, attempts, locked_by, IN_PROGRESS): a completion whose lease was lost
 -- matches no row and is simply not returned; each one recorded also gets its job_attempts row. Claims take
 -- only the types this worker has handlers for (%(types)s), the highest priority first, then the oldest
@@ -57,16 +58,28 @@ WITH done AS (
     -- One priority at a time, highest first (job_queued_priorities() yields them in that order and the
     -- nested loop keeps it; LIMIT stops at the first priority that fills the claim): within a priority
     -- the index range ends at the first job not yet due, so delayed jobs are never walked past.
-    SELECT due.id FROM job_queued_priorities() AS prio(priority)
-    CROSS JOIN LATERAL (
-        SELECT id FROM jobs
-        WHERE status = 'QUEUED' AND priority = prio.priority AND run_at <= now()
-          AND type = ANY(%(types)s::text[])
-        ORDER BY run_at, id
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ) AS due
-    LIMIT %(limit)s
+    -- Two branches, one per slot class; a branch with LIMIT 0 reads nothing.
+    (SELECT due.id FROM job_queued_priorities() AS prio(priority)
+        CROSS JOIN LATERAL (
+            SELECT id FROM jobs
+            WHERE status = 'QUEUED' AND priority = prio.priority AND run_at <= now()
+              AND type = ANY(%(types)s::text[])
+            ORDER BY run_at, id
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        ) AS due
+        LIMIT %(limit)s)
+    UNION ALL
+    (SELECT due.id FROM job_queued_priorities() AS prio(priority)
+        CROSS JOIN LATERAL (
+            SELECT id FROM jobs
+            WHERE status = 'QUEUED' AND priority = prio.priority AND run_at <= now()
+              AND type = ANY(%(light_types)s::text[])
+            ORDER BY run_at, id
+            LIMIT %(light_limit)s
+            FOR UPDATE SKIP LOCKED
+        ) AS due
+        LIMIT %(light_limit)s)
 ), claimed AS (
     UPDATE jobs AS j
     SET status = 'IN_PROGRESS', attempts = j.attempts + 1, locked_by = %(worker_id)s,

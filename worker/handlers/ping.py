@@ -38,3 +38,4 @@ async def ping(ctx: JobContext) -> dict[str, Any]:
 
 
 HANDLERS = {"PING": ping}
+LIGHT_TYPES = {"PING"}  # its own slots (WORKER_LIGHT_CONCURRENCY): a health check never waits for a render
