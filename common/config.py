@@ -45,7 +45,7 @@ class Settings:
     worker_concurrency: int = 4
     # Slots of the light job types (handler modules list them in LIGHT_TYPES: PING), apart from the
     # WORKER_CONCURRENCY slots of the rest (renders, exports), so that cheap jobs never wait for a render.
-    worker_light_concurrency: int = 32
+    worker_light_concurrency: int = 64
     worker_processes: int = 1
     # Set by the WORKER_PROCESSES supervisor for its children: serve health/metrics on this unix socket.
     health_socket: str | None = None
@@ -95,7 +95,7 @@ class Settings:
             port_set=bool(env.get("PORT", "").strip()),
             poll_interval_seconds=_number(env, "POLL_INTERVAL_SECONDS", 5.0, float, 0.05, 3600),
             worker_concurrency=_number(env, "WORKER_CONCURRENCY", 4, int, 1, 1000),
-            worker_light_concurrency=_number(env, "WORKER_LIGHT_CONCURRENCY", 32, int, 1, 1000),
+            worker_light_concurrency=_number(env, "WORKER_LIGHT_CONCURRENCY", 64, int, 1, 1000),
             worker_processes=_number(env, "WORKER_PROCESSES", 1, int, 1, 256),
             health_socket=env.get("REPORTGEN_HEALTH_SOCKET") or None,
             job_lease_seconds=_number(env, "JOB_LEASE_SECONDS", 30.0, float, 0.5, 86400),

@@ -157,9 +157,11 @@ class QueueStore:
         result = await self.complete_and_claim(done, 0, 0.0, on_claim_connection=False)
         return result.recorded
 
-    async def mark_waiting(self) -> float | None:
-        """From now on inserts NOTIFY us; returns seconds until our next delayed job is due (or None)."""
-        rows = await self._run("worker_wait", self._params(), on=self._claim)
+    async def mark_waiting(self, types: Sequence[str] | None = None) -> float | None:
+        """From now on inserts NOTIFY us; returns seconds until our next delayed job is due (or None), of
+        ``types`` when given (the slot classes that have room), else of all our types."""
+        params = self._params() if types is None else {**self._params(), "types": sorted(types)}
+        rows = await self._run("worker_wait", params, on=self._claim)
         seconds = rows[0]["seconds"] if rows else None
         return None if seconds is None else float(seconds)
 

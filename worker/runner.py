@@ -230,7 +230,9 @@ class Worker:
         or NOTIFY, not once per claim: a drain of light jobs costs one statement per claim."""
         if not self._marked_waiting or self._notified or time.monotonic() >= self._wait_until:
             self._notified = False
-            await self._mark_waiting()
+            # The next due job of the classes with room: the full class's backlog is due already.
+            idle = self.store.slot_types if "slots" not in self._more else self.store.light_types
+            await self._mark_waiting(idle)
             if await self.run_once():
                 return
         await self._sleep(max(0.0, self._wait_until - time.monotonic()))
@@ -257,17 +259,21 @@ class Worker:
         self.metrics.wakeups.labels(source="poll").inc()
 
     async def _sleep(self, timeout: float) -> bool:
-        """Wait for a wake-up or the timeout; True when woken."""
+        """Wait for a wake-up or the timeout; True when woken. (``asyncio.timeout``, not ``wait_for``: no
+        extra task, so that after a slot frees the loop resumes before the completer's own write and takes
+        the completions along with its claim.)"""
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
             return True
         except TimeoutError:
             return False
 
-    async def _mark_waiting(self) -> float:
-        """Ask inserts to NOTIFY us; returns how long to sleep (the poll, or until the next due job)."""
+    async def _mark_waiting(self, types: list[str] | None = None) -> float:
+        """Ask inserts to NOTIFY us; returns how long to sleep (the poll, or until the next due job, of
+        ``types`` when given)."""
         poll = self.poll_seconds * random.uniform(0.9, 1.0)
-        seconds = await self.store.mark_waiting()
+        seconds = await self.store.mark_waiting(types)
         self._marked_waiting = True
         timeout = poll if seconds is None else max(0.05, min(poll, seconds))
         self._wait_until = time.monotonic() + timeout
