@@ -29,6 +29,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from common.embedded_pg import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
+from common.jobs import list_query
 from common.sql import parse_queries
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,7 +112,8 @@ def load_sql(ref: str | None) -> tuple[str, dict[str, str]]:
 def measure(conn: psycopg.Connection[Any], queries: dict[str, str], repeats: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for label, (name, params) in cases().items():
-        sql = queries[name]
+        variant = list_query(params["status"], params["type"]) if name == "job_list" else name
+        sql = queries.get(variant, queries[name])  # "before" refs have one job_list for every filter
         times = []
         for _ in range(repeats + 1):
             conn.execute("BEGIN")

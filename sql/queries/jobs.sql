@@ -23,13 +23,44 @@ SELECT * FROM jobs WHERE workspace_id = %(workspace_id)s AND dedup_key = %(dedup
 SELECT * FROM jobs WHERE id = %(id)s AND workspace_id = %(workspace_id)s;
 
 -- job_list --
--- Newest first, keyset-paginated on (created_at, id); NULL filters mean "any".
+-- Newest first, keyset-paginated on (created_at, id), one query per filter shape (common/jobs.py
+-- list_query picks it): every condition is an index condition even in the generic plan PostgreSQL
+-- switches a prepared statement to after five runs. The former single query with "%(status)s IS NULL
+-- OR status = ..." and "cursor IS NULL OR (created_at, id) < ..." read the status and cursor as filters
+-- in that plan: 1,153 ms for a COMPLETED page at 10 M rows (docs/benchmarks.md). No cursor: the
+-- comparison with ('infinity', max uuid) matches every row and is still an index range.
 SELECT * FROM jobs
 WHERE workspace_id = %(workspace_id)s
-  AND (%(status)s::text IS NULL OR status = %(status)s)
-  AND (%(type)s::text IS NULL OR type = %(type)s)
-  AND (%(before_created_at)s::timestamptz IS NULL
-       OR (created_at, id) < (%(before_created_at)s, %(before_id)s::uuid))
+  AND (created_at, id) < (coalesce(%(before_created_at)s::timestamptz, 'infinity'),
+                          coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- job_list_status --
+SELECT * FROM jobs
+WHERE workspace_id = %(workspace_id)s
+  AND status = %(status)s
+  AND (created_at, id) < (coalesce(%(before_created_at)s::timestamptz, 'infinity'),
+                          coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- job_list_type --
+SELECT * FROM jobs
+WHERE workspace_id = %(workspace_id)s
+  AND type = %(type)s
+  AND (created_at, id) < (coalesce(%(before_created_at)s::timestamptz, 'infinity'),
+                          coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- job_list_status_type --
+SELECT * FROM jobs
+WHERE workspace_id = %(workspace_id)s
+  AND status = %(status)s
+  AND type = %(type)s
+  AND (created_at, id) < (coalesce(%(before_created_at)s::timestamptz, 'infinity'),
+                          coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
