@@ -36,6 +36,7 @@ from worker.executor import Executor
 from worker.heartbeat import Heartbeat
 from worker.reaper import Reaper
 from worker.registry import Handler
+from worker.scheduler import Scheduler
 from worker.state import Running, WorkerState
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class Worker:
         self.executor = Executor(self.store, handlers, self.state, self.completer, settings, self.metrics,
                                  on_done=self._on_slot_freed)
         self.heartbeat = Heartbeat(self.store, self.state, self.metrics, lease_seconds=self.lease)
+        self.scheduler = Scheduler(self.pool, self.metrics)
         self.reaper = Reaper(self.store, settings, self.metrics, on_requeued=lambda: self._on_queued("poll"))
         self.listener = Listener(listen_url(settings, database_url),
                                  {"jobs_queued": lambda _: self._on_queued("notify"), "jobs_cancel": self._on_cancel},
@@ -150,6 +152,8 @@ class Worker:
                             self._supervise("completer", self.completer.run),
                             self._supervise("heartbeat", self.heartbeat.run),
                             self._supervise("reaper", self.reaper.run)]
+        if self.settings.scheduler_enabled and "START_RUN" in self.handlers:
+            self._side_tasks.append(self._supervise("scheduler", self.scheduler.run))
         log.info("worker %s started: concurrency %d, poll every %.1f s, lease %.0f s, handlers %s",
                  self.worker_id, self.concurrency, self.settings.poll_interval_seconds, self.lease,
                  ", ".join(sorted(self.handlers)))
@@ -266,7 +270,7 @@ class Worker:
     def _start(self, job: ClaimedJob, claimed_at: float) -> None:
         ctx = JobContext(id=job.id, workspace_id=job.workspace_id, type=job.type, payload=job.payload,
                          attempt=job.attempts, max_attempts=job.max_attempts, created_at=job.created_at,
-                         settings=self.settings, database_url=self.url, pool=self.pool)
+                         settings=self.settings, database_url=self.url, pool=self.pool, metrics=self.metrics)
         waited_from = max(job.created_at, job.run_at)
         self.metrics.child(self.metrics.job_wait, job.type).observe(
             max(0.0, (job.started_at - waited_from).total_seconds()))
