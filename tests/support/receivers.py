@@ -22,7 +22,7 @@ class _Collect:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))  # type: ignore[arg-type]
         return "250 OK"
 
@@ -53,7 +53,7 @@ def webhook_receiver(hook: Hook) -> Iterator[str]:
     """An HTTP server on loopback; yields its URL. Each POST is recorded with whether its signature verifies."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             ok = verify(hook.secret, body, self.headers.get("X-Reportgen-Signature", ""))
             with hook.lock:
