@@ -95,3 +95,27 @@ def test_a_failed_run_is_delivered_as_a_failure_notice(database_url, services):
         assert mail["Subject"] == "Report failed: Weekly sales"
         assert "failed" in mail.get_body(("plain",)).get_content()
         assert [d["status"] for d in _deliveries(database_url, schedule)] == ["DELIVERED"]
+
+
+def test_kill_9_between_the_runs_end_and_its_delivery_delivers_exactly_once(database_url, services):
+    with smtp_server() as (smtp_url, messages):
+        template = make_template(database_url)
+        schedule = make_schedule(database_url, template, cron="0 0 1 1 *", emails=["once@example.com"],
+                                 next_fire_at=dt.datetime.now(dt.UTC))
+        doomed = services("worker", database_url, POLL_INTERVAL_SECONDS=1, SMTP_URL=smtp_url, JOB_LEASE_SECONDS=2,
+                          REPORTGEN_HANDLER_MODULES="tests.support.handlers,tests.support.handlers_stall_deliver")
+
+        def deliver_in_progress() -> bool:
+            with connect(database_url) as conn:
+                return conn.execute("SELECT count(*) AS n FROM jobs WHERE type = 'DELIVER' AND status = "
+                                    "'IN_PROGRESS'").fetchone()["n"] == 1
+        wait_for(deliver_in_progress, timeout=60, interval=0.2, message="the DELIVER job to be claimed")
+        doomed.process.kill()  # SIGKILL: the run is finished, its delivery claimed but not sent
+        doomed.process.wait()
+        assert messages == []
+        _workers(services, database_url, smtp_url, 1)
+        wait_for(lambda: [d for d in _deliveries(database_url, schedule) if d["status"] == "DELIVERED"],
+                 timeout=60, interval=0.3, message="the delivery after the rescue")
+        [delivery] = _deliveries(database_url, schedule)
+        assert [m["To"] for m in messages] == ["once@example.com"]
+        assert delivery["status"] == "DELIVERED"
