@@ -8,6 +8,9 @@ fonts and data URIs and nothing else, so a report cannot make the worker fetch a
 
 CSV: one table → one ``.csv``; several → a ``.zip`` with ``table-1.csv``, ``table-2.csv``, …;
 none → a ``.csv`` with no rows. Cells are the text the reader sees (numbers as formatted).
+A cell that a spreadsheet would run as a formula (it starts with ``=``, ``+``, ``-``, ``@``, tab or
+carriage return; OWASP "CSV Injection") gets a leading ``'``, unless it is a plain number such as
+``-12.5`` or ``+1,234``, which stays a number.
 These functions are CPU-bound and synchronous: from asyncio, call them via ``asyncio.to_thread``.
 """
 
@@ -118,9 +121,21 @@ def _csv_bytes(columns: list[str], rows: list[list[str]]) -> bytes:
     text = io.StringIO(newline="")
     writer = csv.writer(text)
     if columns:
-        writer.writerow(columns)
-    writer.writerows(rows)
+        writer.writerow([neutralise_cell(c) for c in columns])
+    writer.writerows([neutralise_cell(c) for c in row] for row in rows)
     return text.getvalue().encode("utf-8-sig")  # the BOM makes spreadsheet apps read UTF-8
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(?=[.\d])\d{0,3}(?:,?\d{3})*\d*(?:\.\d+)?(?:[eE][+-]?\d+)?%?")
+
+
+def neutralise_cell(cell: object) -> str:
+    """The cell's text, with a leading ``'`` when a spreadsheet would read it as a formula."""
+    text = "" if cell is None else str(cell)
+    if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
 
 
 def _slug(title: str) -> str:
