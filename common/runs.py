@@ -127,8 +127,16 @@ async def get(conn: AsyncConnection, workspace_id: str, run_id: str) -> dict[str
     return await db.fetch_in_workspace(conn, "run_get", run_id, workspace_id, "run")
 
 
-async def get_report(conn: AsyncConnection, workspace_id: str, run_id: str) -> dict[str, Any]:
-    return await db.fetch_in_workspace(conn, "run_get_report", run_id, workspace_id, "run")
+async def get_report(conn: AsyncConnection, workspace_id: str, run_id: str, *, markdown: bool = False
+                     ) -> dict[str, Any]:
+    """The run's stored render: HTML and tables, and the Markdown download only when ``markdown``
+    (that column can be large and nothing but the md download reads it)."""
+    row = await db.fetch_in_workspace(conn, "run_get_report", run_id, workspace_id, "run")
+    row["report_markdown"] = ""
+    if markdown:
+        md = await db.fetch_in_workspace(conn, "run_get_markdown", run_id, workspace_id, "run")
+        row["report_markdown"] = md["report_markdown"] or ""
+    return row
 
 
 async def list_recent(conn: AsyncConnection, workspace_id: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -90,7 +90,7 @@ async def report(request: Request) -> Response:
     if fmt == "pdf":
         return await _request_pdf(state, request.app.state.events, run_id)
     async with state.connection() as conn:
-        data = await runs.get_report(conn, state.workspace_id, run_id)
+        data = await runs.get_report(conn, state.workspace_id, run_id, markdown=fmt == "md")
     result = RenderResult.from_dict({"html": data["report_html"], "markdown": data["report_markdown"],
                                      "tables": data["report_tables"] or []})
     file = await asyncio.to_thread(export_report, result, fmt, data["template_name"])

@@ -117,8 +117,15 @@ ORDER BY r.created_at DESC, r.id DESC
 LIMIT %(limit)s;
 
 -- run_get_report --
--- The stored render of a finished run (large: only for reports and exports).
-SELECT r.id, t.name AS template_name, r.status, r.report_html, r.report_markdown, r.report_tables
+-- The stored render of a finished run without its Markdown download (the run page, HTML, CSV, PDF):
+-- the Markdown can be the largest column and only the md download needs it (run_get_markdown).
+SELECT r.id, t.name AS template_name, r.status, r.report_html, r.report_tables
+FROM runs r JOIN templates t ON t.id = r.template_id
+WHERE r.id = %(id)s AND r.workspace_id = %(workspace_id)s;
+
+-- run_get_markdown --
+-- The Markdown download of a finished run (only for format=md).
+SELECT r.id, t.name AS template_name, r.status, r.report_markdown
 FROM runs r JOIN templates t ON t.id = r.template_id
 WHERE r.id = %(id)s AND r.workspace_id = %(workspace_id)s;
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from common import runs
+from common.errors import NotFound
 from common.reports import FORMATS, RenderResult, export_report
 from common.sql import query
 from worker.context import JobContext
@@ -23,8 +25,10 @@ async def export(ctx: JobContext) -> dict[str, Any]:
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)} (got {fmt!r})")
     async with ctx.pool.connection() as conn:
-        cur = await conn.execute(query("run_get_report"), {"id": run_id, "workspace_id": ctx.workspace_id})
-        run = await cur.fetchone()
+        try:
+            run = await runs.get_report(conn, ctx.workspace_id, run_id, markdown=fmt == "md")
+        except NotFound:
+            run = None
     if run is None or run["status"] != "COMPLETED" or run["report_html"] is None:
         return {"run_id": run_id, "format": fmt, "skipped": "the run has no finished report"}
     result = RenderResult.from_dict({"html": run["report_html"], "markdown": run["report_markdown"],
