@@ -134,11 +134,14 @@ class QueueStore:
     # -- the claim loop ---------------------------------------------------------------------------------
 
     async def complete_and_claim(self, done: list[Finished], limit: int, lease_seconds: float,
-                                 *, on_claim_connection: bool = True) -> ClaimResult:
-        """Record ``done`` and claim up to ``limit`` due jobs of our types, in one statement."""
-        rows = await self._run("job_complete_and_claim", self._params(
-            done=batch_json(done), limit=limit, lease_seconds=lease_seconds),
-            on=self._claim if on_claim_connection else None)
+                                 *, on_claim_connection: bool = True,
+                                 types: Sequence[str] | None = None) -> ClaimResult:
+        """Record ``done`` and claim up to ``limit`` due jobs of our types (or of ``types``, a subset:
+        the worker leaves out report jobs while its report slots are full), in one statement."""
+        params = self._params(done=batch_json(done), limit=limit, lease_seconds=lease_seconds)
+        if types is not None:
+            params["types"] = sorted(types)
+        rows = await self._run("job_complete_and_claim", params, on=self._claim if on_claim_connection else None)
         return ClaimResult(recorded=frozenset(str(r["id"]) for r in rows if r["kind"] == "done"),
                            claimed=tuple(ClaimedJob.from_row(r) for r in rows if r["kind"] == "claimed"))
 

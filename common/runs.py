@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from common import db, jobs, report_datasets, report_templates
+from common.config import Settings
 from common.errors import Conflict, NotFound, ValidationError
 from common.jobs import NewJob
 from common.reports import Dataset, Parameter, validate_declarations, validate_parameters
@@ -170,3 +171,10 @@ def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
         out["links"]["report"] = {fmt: f"/api/runs/{out['id']}/report?format={fmt}"
                                   for fmt in ("html", "pdf", "md", "csv")}
     return out
+
+
+def export_job(run_id: str, fmt: str, settings: Settings) -> NewJob:
+    """The EXPORT job of a run's download, deduplicated per run and format, with a timeout a little
+    over the PDF child's own deadline (so the attempt ends even if the child's parent hangs)."""
+    return NewJob(type="EXPORT", payload={"run_id": run_id, "format": fmt}, dedup_key=f"export:{run_id}:{fmt}",
+                  timeout_seconds=settings.pdf_timeout_seconds + 30.0)

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 LINGER_SECONDS = 0.025  # a second look after going idle, for inserts that were committing meanwhile
 DEAF_POLL_SECONDS = 1.0  # the poll when LISTEN hears nothing (a transaction pooler)
 SHUTDOWN_TAIL_SECONDS = 1.2  # after the grace: stop handlers, write completions, give back, close
+REPORT_TYPES = frozenset({"START_RUN", "EXPORT"})  # limited by REPORT_SLOTS
 
 
 def new_worker_id(configured: str | None = None) -> str:
@@ -69,6 +70,12 @@ class Worker:
         self.metrics = metrics or Metrics()
         self.worker_id = new_worker_id(settings.worker_id)
         self.concurrency = settings.worker_concurrency
+        # Renders and exports (seconds of a child process each, up to PDF_MEMORY_MB) take at most
+        # REPORT_SLOTS of the slots, so that a few huge reports cannot starve every other job.
+        self.report_slots = min(settings.report_slots, self.concurrency)
+        self._other_types = sorted(t for t in handlers if t not in REPORT_TYPES)
+        self._reports_held_back = False
+        self._last_limit = 0
         self.lease = settings.job_lease_seconds
         self.state = WorkerState()
         self.metrics.in_flight.set_function(lambda: len(self.state.running))
@@ -123,6 +130,19 @@ class Worker:
 
     def _on_slot_freed(self) -> None:
         self._slot_freed.set()
+        if self._reports_held_back:  # a report slot may be free now: claim the report jobs we left
+            self._wake.set()
+
+    def _claim_plan(self, limit: int) -> tuple[list[str] | None, int]:
+        """Which types to claim (None: all ours) and how many, within the free and the report slots."""
+        reports = sum(1 for r in self.state.running.values() if r.job.type in REPORT_TYPES)
+        report_free = self.report_slots - reports
+        self._reports_held_back = report_free <= 0
+        if report_free >= limit:
+            return None, limit
+        if report_free <= 0:
+            return self._other_types, limit if self._other_types else 0
+        return None, report_free  # a claim of any type that cannot overfill the report slots
 
     @property
     def stopping(self) -> bool:
@@ -188,7 +208,7 @@ class Worker:
             try:
                 claimed = await self.run_once(free)
                 failures = 0
-                if claimed == free:  # the queue may hold more: claim again as soon as there is room
+                if claimed and claimed == self._last_limit:  # the queue may hold more: claim again
                     await self._mark_busy()
                     continue
                 log.debug("No jobs found")
@@ -245,6 +265,8 @@ class Worker:
     async def run_once(self, limit: int | None = None) -> int:
         """Record finished jobs, claim up to ``limit`` due jobs (default: the free slots) and start them."""
         limit = self.concurrency - len(self.state.running) if limit is None else limit
+        types, limit = self._claim_plan(limit)
+        self._last_limit = limit
         if limit <= 0:
             return 0
         done = self.completer.take()  # finished jobs ride along: one statement, one commit for both
@@ -252,7 +274,7 @@ class Worker:
         self.state.claims_in_flight += 1
         sent = self.state.now()
         try:
-            result = await self.store.complete_and_claim(done, limit, self.lease)
+            result = await self.store.complete_and_claim(done, limit, self.lease, types=types)
         except BaseException as exc:
             self.completer.settle(done, None, refused=not _unreachable(exc))
             raise

@@ -23,7 +23,6 @@ from typing import Any
 
 from common import jobs, runs
 from common.errors import ValidationError
-from common.jobs import NewJob
 from common.reports import RenderError, render_report_async
 from common.sql import query
 from worker.context import JobContext
@@ -78,8 +77,7 @@ async def start_run(ctx: JobContext) -> dict[str, Any]:
             "id": run_id, "workspace_id": ctx.workspace_id, "html": data["html"], "markdown": data["markdown"],
             "tables": json.dumps(data["tables"])})
         if await cur.fetchone() is not None:
-            await jobs.enqueue(conn, ctx.workspace_id, NewJob(
-                type="EXPORT", payload={"run_id": run_id, "format": "pdf"}, dedup_key=f"export:{run_id}:pdf"))
+            await jobs.enqueue(conn, ctx.workspace_id, runs.export_job(run_id, "pdf", ctx.settings))
         await _notify(conn, ctx, run_id, "COMPLETED")
     return {"run_id": run_id, "run_status": "COMPLETED", "html_chars": len(data["html"]),
             "tables": len(data["tables"])}
