@@ -138,16 +138,20 @@ class QueueStore:
     # -- the claim loop ---------------------------------------------------------------------------------
 
     async def complete_and_claim(self, done: list[Finished], limit: int, lease_seconds: float,
-                                 *, light_limit: int | None = None, on_claim_connection: bool = True) -> ClaimResult:
-        """Record ``done`` and claim, in one statement, up to ``limit`` due jobs of our slot types and up to
+                                 *, light_limit: int | None = None, types: Sequence[str] | None = None,
+                                 on_claim_connection: bool = True) -> ClaimResult:
+        """Record ``done`` and claim, in one statement, up to ``limit`` due jobs of our slot types (or of
+        ``types``, a subset: the worker leaves out report jobs while its report slots are full) and up to
         ``light_limit`` of our light types (None: one ``limit`` for every type, light ones included)."""
         if light_limit is None:
-            types, light_types, light_limit = self.types, [], 0
+            slot_types, light_types, light_limit = self.types, [], 0
         else:
-            types, light_types = self.slot_types, self.light_types
+            slot_types, light_types = self.slot_types, self.light_types
+        if types is not None:
+            slot_types = sorted(set(types) & set(slot_types))
         rows = await self._run("job_complete_and_claim", {
-            "worker_id": self.worker_id, "types": types, "light_types": light_types, "light_limit": light_limit,
-            "done": batch_json(done), "limit": limit, "lease_seconds": lease_seconds},
+            "worker_id": self.worker_id, "types": slot_types, "light_types": light_types,
+            "light_limit": light_limit, "done": batch_json(done), "limit": limit, "lease_seconds": lease_seconds},
             on=self._claim if on_claim_connection else None)
         return ClaimResult(recorded=frozenset(str(r["id"]) for r in rows if r["kind"] == "done"),
                            claimed=tuple(ClaimedJob.from_row(r) for r in rows if r["kind"] == "claimed"))

@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 LINGER_SECONDS = 0.025  # a second look after going idle, for inserts that were committing meanwhile
 DEAF_POLL_SECONDS = 1.0  # the poll when LISTEN hears nothing (a transaction pooler)
 SHUTDOWN_TAIL_SECONDS = 1.2  # after the grace: stop handlers, write completions, give back, close
+REPORT_TYPES = frozenset({"START_RUN", "EXPORT"})  # limited by REPORT_SLOTS
 
 
 def new_worker_id(configured: str | None = None) -> str:
@@ -75,6 +76,11 @@ class Worker:
         self.concurrency = settings.worker_concurrency
         self.light_types = frozenset(light_types) & set(handlers)
         self.light_concurrency = settings.worker_light_concurrency if self.light_types else 0
+        # Renders and exports (seconds of a child process each, up to PDF_MEMORY_MB) take at most
+        # REPORT_SLOTS of the WORKER_CONCURRENCY slots, so that a few huge reports cannot starve every other job.
+        self.report_slots = min(settings.report_slots, self.concurrency)
+        self._other_types = sorted(t for t in handlers if t not in REPORT_TYPES and t not in self.light_types)
+        self._reports_held_back = False
         self.lease = settings.job_lease_seconds
         self.state = WorkerState()
         self.metrics.in_flight.set_function(lambda: len(self.state.running))
@@ -135,8 +141,19 @@ class Worker:
 
     def _on_slot_freed(self) -> None:
         self._slot_freed.set()
-        if self._more:  # a class was full with more jobs queued for it (see _wait_partial)
+        if self._more or self._reports_held_back:  # a full class (or the report slots) may have room now
             self._wake.set()
+
+    def _claim_plan(self, limit: int) -> tuple[list[str] | None, int]:
+        """Which slot-class types to claim (None: all) and how many, within the free and the report slots."""
+        reports = sum(1 for r in self.state.running.values() if r.job.type in REPORT_TYPES)
+        report_free = self.report_slots - reports
+        self._reports_held_back = report_free <= 0
+        if report_free >= limit:
+            return None, limit
+        if report_free <= 0:
+            return self._other_types, limit if self._other_types else 0
+        return None, report_free  # a claim of any type that cannot overfill the report slots
 
     @property
     def stopping(self) -> bool:
@@ -294,6 +311,7 @@ class Worker:
         them; returns how many were claimed."""
         slots, light = self._free() if free is None else free
         slots, light = max(0, slots), max(0, light)
+        types, slots = self._claim_plan(slots)
         if slots == 0 and light == 0:
             return 0
         done = self.completer.take()  # finished jobs ride along: one statement, one commit for both
@@ -302,7 +320,7 @@ class Worker:
         sent = self.state.now()
         sent_wall = time.time()
         try:
-            result = await self.store.complete_and_claim(done, slots, self.lease,
+            result = await self.store.complete_and_claim(done, slots, self.lease, types=types,
                                                          light_limit=light if self.light_types else None)
         except BaseException as exc:
             self.completer.settle(done, None, refused=not _unreachable(exc))
