@@ -59,6 +59,14 @@ class Settings:
     retry_backoff_seconds: float = 2.0
     worker_id: str | None = None
     data_dir: Path = field(default_factory=default_data_dir)
+    # Schedules' deliveries (docs/schedules.md): smtp://[user:pass@]host[:port] (STARTTLS when offered)
+    # or smtps:// (TLS from the start, port 465); None: e-mail deliveries fail saying so.
+    smtp_url: str | None = None
+    smtp_from: str = "report-generator@localhost"
+    webhook_allow_private: bool = False  # let webhooks reach private/loopback/link-local addresses
+    public_base_url: str = "http://127.0.0.1:8000"  # links in e-mails and webhooks
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    scheduler_enabled: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -108,6 +116,12 @@ class Settings:
             retry_backoff_seconds=_number(env, "RETRY_BACKOFF_SECONDS", 2.0, float, 0.0, 3600),
             worker_id=env.get("WORKER_ID") or None,
             data_dir=Path(env["REPORTGEN_DATA_DIR"]) if env.get("REPORTGEN_DATA_DIR") else default_data_dir(),
+            smtp_url=_smtp_url(env.get("SMTP_URL", "").strip() or None),
+            smtp_from=env.get("SMTP_FROM", "").strip() or "report-generator@localhost",
+            webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
+            public_base_url=_base_url(env.get("PUBLIC_BASE_URL", "").strip() or "http://127.0.0.1:8000"),
+            max_attachment_bytes=_number(env, "MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, int, 0, 1 << 30),
+            scheduler_enabled=not _flag(env, "SCHEDULER_DISABLED"),
         )
 
 
@@ -141,3 +155,32 @@ def _check_url(url: str, name: str = "DATABASE_URL") -> None:
     mode = next((v for k, v in parse_qsl(parts.query) if k == "pool_mode"), None)
     if mode is not None and mode.lower() not in ("transaction", "session"):
         raise ConfigError(f"{name} has pool_mode={mode!r}; it must be transaction or session")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0 (got {raw!r})")
+
+
+def _smtp_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError("SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465")
+    try:
+        parts.port  # noqa: B018 - raises on a non-numeric port
+    except ValueError:
+        raise ConfigError("SMTP_URL has a port that is not a number") from None
+    return url
+
+
+def _base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"PUBLIC_BASE_URL must be an http(s) URL (got {url!r})")
+    return url.rstrip("/")

@@ -25,6 +25,7 @@ class JobContext:
     settings: Settings
     database_url: str
     pool: Any = None  # the worker's AsyncConnectionPool, for handlers that read or write tables
+    metrics: Any = None  # the worker's common.metrics.Metrics (None in tests that build a context alone)
     # Set when a user asked to cancel the job; handlers that poll can stop early and cleanly.
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     # Wall-clock times (epoch seconds) of the worker's steps before the handler ran, for PING {"trace":

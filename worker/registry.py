@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 Handler = Callable[["JobContext"], Awaitable[dict[str, Any]]]
 
-BUILTIN_MODULES = ("worker.handlers.ping", "worker.handlers.start_run", "worker.handlers.export")
+BUILTIN_MODULES = ("worker.handlers.ping", "worker.handlers.start_run", "worker.handlers.export",
+                   "worker.handlers.deliver")
 
 
 def load_handlers(extra_modules: Iterable[str] = ()) -> dict[str, Handler]:

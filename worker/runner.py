@@ -39,6 +39,7 @@ from worker.executor import Executor
 from worker.heartbeat import Heartbeat
 from worker.reaper import Reaper
 from worker.registry import Handler
+from worker.scheduler import Scheduler
 from worker.state import Running, WorkerState
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class Worker:
         self.executor = Executor(self.store, handlers, self.state, self.completer, settings, self.metrics,
                                  on_done=self._on_slot_freed)
         self.heartbeat = Heartbeat(self.store, self.state, self.metrics, lease_seconds=self.lease)
+        self.scheduler = Scheduler(self.pool, self.metrics)
         self.reaper = Reaper(self.store, settings, self.metrics, on_requeued=lambda: self._on_queued("poll"))
         self.listener = Listener(listen_url(settings, database_url),
                                  {"jobs_queued": lambda _: self._on_queued("notify"), "jobs_cancel": self._on_cancel},
@@ -162,6 +164,8 @@ class Worker:
                             self._supervise("completer", self.completer.run),
                             self._supervise("heartbeat", self.heartbeat.run),
                             self._supervise("reaper", self.reaper.run)]
+        if self.settings.scheduler_enabled and "START_RUN" in self.handlers:
+            self._side_tasks.append(self._supervise("scheduler", self.scheduler.run))
         log.info("worker %s started: concurrency %d (+%d for %s), poll every %.1f s, lease %.0f s, handlers %s",
                  self.worker_id, self.concurrency, self.light_concurrency, ", ".join(sorted(self.light_types)) or "-",
                  self.settings.poll_interval_seconds, self.lease, ", ".join(sorted(self.handlers)))
@@ -325,7 +329,7 @@ class Worker:
     def _start(self, job: ClaimedJob, claimed_at: float, sent_wall: float = 0.0, seen_wall: float = 0.0) -> None:
         ctx = JobContext(id=job.id, workspace_id=job.workspace_id, type=job.type, payload=job.payload,
                          attempt=job.attempts, max_attempts=job.max_attempts, created_at=job.created_at,
-                         settings=self.settings, database_url=self.url, pool=self.pool)
+                         settings=self.settings, database_url=self.url, pool=self.pool, metrics=self.metrics)
         if isinstance(job.payload, dict) and job.payload.get("trace") is True:  # bench/pickup_trace.py
             ctx.trace.update(claim_now=job.started_at.timestamp(), claim_sent=sent_wall, claim_seen=seen_wall,
                              dispatched=time.time())

@@ -22,6 +22,11 @@ async def export(ctx: JobContext) -> dict[str, Any]:
     fmt = ctx.payload.get("format")
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+    return await make_export(ctx, run_id, str(fmt))
+
+
+async def make_export(ctx: JobContext, run_id: str, fmt: str) -> dict[str, Any]:
+    """Make and store one download of a finished run (also used by DELIVER when its PDF is not there yet)."""
     async with ctx.pool.connection() as conn:
         cur = await conn.execute(query("run_get_report"), {"id": run_id, "workspace_id": ctx.workspace_id})
         run = await cur.fetchone()
