@@ -309,3 +309,16 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+-- ==== ceilings (issue 11) ================================================================================
+-- A download that broke its limits (PDF over PDF_MAX_PAGES, past PDF_TIMEOUT_SECONDS or PDF_MEMORY_MB):
+-- remembered per run and format so that the run page shows why, the download answers 422 export_refused,
+-- and no GET ?format=pdf re-queues an export that would fail the same way. Deleted with its run.
+CREATE TABLE IF NOT EXISTS run_export_failures (
+    run_id      uuid NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    format      text NOT NULL CHECK (format IN ('html', 'pdf', 'md', 'csv')),
+    kind        text NOT NULL,
+    message     text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, format)
+);

@@ -25,7 +25,6 @@ from typing import Any
 
 from common import deliveries, jobs, runs
 from common.errors import ValidationError
-from common.jobs import NewJob
 from common.reports import RenderError, render_report_async
 from common.sql import query
 from worker.context import JobContext
@@ -81,8 +80,7 @@ async def start_run(ctx: JobContext) -> dict[str, Any]:
             "id": run_id, "workspace_id": ctx.workspace_id, "html": data["html"], "markdown": data["markdown"],
             "tables": json.dumps(data["tables"])})
         if await cur.fetchone() is not None:
-            await jobs.enqueue(conn, ctx.workspace_id, NewJob(
-                type="EXPORT", payload={"run_id": run_id, "format": "pdf"}, dedup_key=f"export:{run_id}:pdf"))
+            await jobs.enqueue(conn, ctx.workspace_id, runs.export_job(run_id, "pdf", ctx.settings))
             await deliveries.enqueue_for_run(conn, ctx.workspace_id, run_id)  # if a schedule made the run
         await _notify(conn, ctx, run_id, "COMPLETED")
     return {"run_id": run_id, "run_status": "COMPLETED", "html_chars": len(data["html"]),
