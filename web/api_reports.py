@@ -23,7 +23,7 @@ from common.errors import Conflict, ValidationError
 from common.jobs import NewJob
 from common.reports import FORMATS, RenderResult, export_report
 from common.sql import query
-from web.permissions import Access, Route
+from web.permissions import Access, Route, workspace_of
 from web.sse import EventHub, wait_for_change
 from web.state import AppState
 
@@ -38,9 +38,10 @@ def _download_headers(filename: str, attachment: bool) -> dict[str, str]:
             "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "private, max-age=300"}
 
 
-async def _stored(state: AppState, run_id: str, fmt: str, attachment: bool = True) -> Response | None:
+async def _stored(state: AppState, workspace: str, run_id: str, fmt: str,
+                  attachment: bool = True) -> Response | None:
     async with state.connection() as conn:
-        cur = await conn.execute(query("run_export_get"), {"id": run_id, "workspace_id": state.workspace_id,
+        cur = await conn.execute(query("run_export_get"), {"id": run_id, "workspace_id": workspace,
                                                            "format": fmt})
         row = await cur.fetchone()
     if row is None:
@@ -49,18 +50,18 @@ async def _stored(state: AppState, run_id: str, fmt: str, attachment: bool = Tru
                     headers=_download_headers(row["filename"], attachment))  # type: ignore[call-overload]
 
 
-async def _request_pdf(state: AppState, hub: EventHub, run_id: str) -> Response:
+async def _request_pdf(state: AppState, hub: EventHub, workspace: str, run_id: str) -> Response:
     """Enqueue (or revive) the PDF export and wait briefly for it."""
     queue = hub.subscribe(run_id)
     try:
         async with state.connection() as conn:
-            job, _ = await jobs.enqueue(conn, state.workspace_id, NewJob(
+            job, _ = await jobs.enqueue(conn, workspace, NewJob(
                 type="EXPORT", payload={"run_id": run_id, "format": "pdf"}, dedup_key=f"export:{run_id}:pdf"))
             if job["status"] in ("FAILED", "CANCELLED"):
-                job = await jobs.retry(conn, state.workspace_id, str(job["id"]))
+                job = await jobs.retry(conn, workspace, str(job["id"]))
         deadline = time.monotonic() + PDF_WAIT_SECONDS
         while (left := deadline - time.monotonic()) > 0:
-            found = await _stored(state, run_id, "pdf")
+            found = await _stored(state, workspace, run_id, "pdf")
             if found is not None:
                 return found
             await wait_for_change(hub, queue, min(left, 1.0))
@@ -79,18 +80,18 @@ async def report(request: Request) -> Response:
         raise ValidationError(f"format: must be one of {', '.join(FORMATS)}",
                               details={"format": f"one of {', '.join(FORMATS)}"})
     async with state.connection() as conn:
-        run = await runs.get(conn, state.workspace_id, run_id)
+        run = await runs.get(conn, workspace_of(request), run_id)
     if run["status"] != "COMPLETED":
         raise Conflict(f"run {run_id} is {run['status']}: it has no report" +
                        ("" if run["status"] in runs.FINAL else " yet"))
     attachment = fmt != "html" or request.query_params.get("download") == "1"
-    stored = await _stored(state, run_id, fmt, attachment)
+    stored = await _stored(state, workspace_of(request), run_id, fmt, attachment)
     if stored is not None:
         return stored
     if fmt == "pdf":
-        return await _request_pdf(state, request.app.state.events, run_id)
+        return await _request_pdf(state, request.app.state.events, workspace_of(request), run_id)
     async with state.connection() as conn:
-        data = await runs.get_report(conn, state.workspace_id, run_id)
+        data = await runs.get_report(conn, workspace_of(request), run_id)
     result = RenderResult.from_dict({"html": data["report_html"], "markdown": data["report_markdown"],
                                      "tables": data["report_tables"] or []})
     file = await asyncio.to_thread(export_report, result, fmt, data["template_name"])
