@@ -115,3 +115,19 @@ def test_a_raw_job_cannot_take_an_internal_dedup_key(app_and_tokens: tuple[httpx
     assert answer.status_code == 422 and answer.json()["error"]["details"] == {"dedup_key": "reserved prefix"}
     assert client.post("/api/jobs", headers=admin, json={"type": "PING", "payload": {},
                                                          "dedup_key": "nightly-1"}).status_code == 201
+
+
+def test_runs_reports_and_events_of_another_workspace_answer_404(
+        app_and_tokens: tuple[httpx.Client, dict[str, str]]) -> None:
+    client, tokens = app_and_tokens
+    mine, theirs = auth(tokens["admin@a.test"]), auth(tokens["admin@b.test"])
+    template = client.post("/api/templates", headers=mine, json={"name": "R", "body": "# hello"}).json()
+    run = client.post("/api/runs", headers=mine, json={"template_id": template["id"], "parameters": {}})
+    assert run.status_code == 201, run.text
+    run_id = run.json()["id"]
+    assert client.get(f"/api/runs/{run_id}", headers=mine).status_code == 200
+    for path in (f"/api/runs/{run_id}", f"/api/runs/{run_id}/events", f"/api/runs/{run_id}/report",
+                 f"/runs/{run_id}", f"/runs/{run_id}/fragment"):
+        assert client.get(path, headers=theirs).status_code == 404, path
+    assert client.get("/api/runs", headers=theirs).json() == {"runs": []}
+    assert run_id in client.get("/api/runs", headers=mine).text
