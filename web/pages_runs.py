@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, Response
 
 from common import report_datasets, runs
 from common.errors import Conflict
+from common.sql import query
 from web.page_render import page
 from web.permissions import Access, Route, workspace_of
 from web.state import AppState
@@ -25,8 +26,11 @@ async def run_page(request: Request) -> Response:
         report = await runs.get_report(conn, workspace_of(request), ident) if run["status"] == "COMPLETED" else None
         files = await report_datasets.describe(conn, workspace_of(request),
                                                [str(v) for v in run["parameters"].values() if isinstance(v, str)])
+        cur = await conn.execute(query("run_export_failures_list"),
+                                 {"id": ident, "workspace_id": workspace_of(request)})
+        failures = await cur.fetchall()
     return await page(request, "run.html", {"run": run, "report_html": report and report["report_html"],
-                                            "files": files})
+                                            "files": files, "export_failures": failures})
 
 
 async def fragment(request: Request) -> Response:
