@@ -65,6 +65,10 @@ class Settings:
     pdf_memory_mb: int = 384
     pdf_max_pages: int = 50
     data_dir: Path = field(default_factory=default_data_dir)
+    # Accounts (issue 9): METRICS_TOKEN guards /metrics when set; AUTH_REQUIRED=1 turns away requests
+    # without a credential (off until every client carries one; a credential given is always checked).
+    metrics_token: str | None = None
+    auth_required: bool = False
     # Schedules' deliveries (docs/schedules.md): smtp://[user:pass@]host[:port] (STARTTLS when offered)
     # or smtps:// (TLS from the start, port 465); None: e-mail deliveries fail saying so.
     smtp_url: str | None = None
@@ -116,6 +120,8 @@ class Settings:
             job_lease_seconds=_number(env, "JOB_LEASE_SECONDS", 30.0, float, 0.5, 86400),
             shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", 8.0, float, 0, 3600),
             log_format=log_format,
+            metrics_token=env.get("METRICS_TOKEN", "").strip() or None,
+            auth_required=env.get("AUTH_REQUIRED", "0").strip().lower() in ("1", "true", "yes"),
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper(),
             max_payload_bytes=_number(env, "MAX_PAYLOAD_BYTES", 64 * 1024, int, 2, 8 * 1024 * 1024),
             handler_modules=modules,

@@ -310,6 +310,63 @@ BEGIN
 END;
 $$;
 
+-- ---- accounts (issue 9): users, memberships, sessions, API tokens, invites ----------------------------
+-- Secrets are never stored: a password is an Argon2id hash, a session cookie / API token / invite link
+-- is stored as the sha256 of its (high-entropy, random) value.
+CREATE TABLE IF NOT EXISTS users (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    email          text NOT NULL CHECK (length(email) BETWEEN 3 AND 320),
+    display_name   text NOT NULL DEFAULT '',
+    password_hash  text,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_email_idx ON users (lower(email));
+
+CREATE TABLE IF NOT EXISTS memberships (
+    user_id       uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    role          text NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, workspace_id)
+);
+CREATE INDEX IF NOT EXISTS memberships_workspace_idx ON memberships (workspace_id, role);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    token_hash    bytea NOT NULL UNIQUE,
+    user_id       uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_seen_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    revoked_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS sessions_user_idx ON sessions (user_id);
+
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    token_hash    bytea NOT NULL UNIQUE,
+    user_id       uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    name          text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_used_at  timestamptz,
+    expires_at    timestamptz,
+    revoked_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS api_tokens_user_idx ON api_tokens (user_id, workspace_id);
+
+CREATE TABLE IF NOT EXISTS invites (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    token_hash    bytea NOT NULL UNIQUE,
+    user_id       uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    used_at       timestamptz
+);
+-- ---- end of accounts ------------------------------------------------------------------------------------
 -- ==== ceilings (issue 11) ================================================================================
 -- A download that broke its limits (PDF over PDF_MAX_PAGES, past PDF_TIMEOUT_SECONDS or PDF_MEMORY_MB):
 -- remembered per run and format so that the run page shows why, the download answers 422 export_refused,

@@ -24,7 +24,7 @@ from common import jobs, runs
 from common.errors import Conflict, ExportRefusedError, ValidationError
 from common.reports import FORMATS, RenderResult, export_report
 from common.sql import query
-from web.permissions import Access, Route
+from web.permissions import Access, Route, workspace_of
 from web.sse import EventHub, wait_for_change
 from web.state import AppState
 
@@ -39,9 +39,10 @@ def _download_headers(filename: str, attachment: bool) -> dict[str, str]:
             "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "private, max-age=300"}
 
 
-async def _stored(state: AppState, run_id: str, fmt: str, attachment: bool = True) -> Response | None:
+async def _stored(state: AppState, workspace: str, run_id: str, fmt: str,
+                  attachment: bool = True) -> Response | None:
     async with state.connection() as conn:
-        cur = await conn.execute(query("run_export_get"), {"id": run_id, "workspace_id": state.workspace_id,
+        cur = await conn.execute(query("run_export_get"), {"id": run_id, "workspace_id": workspace,
                                                            "format": fmt})
         row = await cur.fetchone()
     if row is None:
@@ -50,30 +51,30 @@ async def _stored(state: AppState, run_id: str, fmt: str, attachment: bool = Tru
                     headers=_download_headers(row["filename"], attachment))  # type: ignore[call-overload]
 
 
-async def _raise_if_refused(state: AppState, run_id: str, fmt: str) -> None:
+async def _raise_if_refused(state: AppState, workspace: str, run_id: str, fmt: str) -> None:
     """A download that broke its limits once is refused with its reason, never re-queued."""
     async with state.connection() as conn:
-        cur = await conn.execute(query("run_export_failure_get"), {"id": run_id, "workspace_id": state.workspace_id,
+        cur = await conn.execute(query("run_export_failure_get"), {"id": run_id, "workspace_id": workspace,
                                                                    "format": fmt})
         row = await cur.fetchone()
     if row is not None:
         raise ExportRefusedError(row["message"], details={"format": fmt, "kind": row["kind"]})  # type: ignore[call-overload]
 
 
-async def _request_pdf(state: AppState, hub: EventHub, run_id: str) -> Response:
+async def _request_pdf(state: AppState, hub: EventHub, workspace: str, run_id: str) -> Response:
     """Enqueue (or revive) the PDF export and wait briefly for it."""
     queue = hub.subscribe(run_id)
     try:
         async with state.connection() as conn:
-            job, _ = await jobs.enqueue(conn, state.workspace_id, runs.export_job(run_id, "pdf", state.settings))
+            job, _ = await jobs.enqueue(conn, workspace, runs.export_job(run_id, "pdf", state.settings))
             if job["status"] in ("FAILED", "CANCELLED"):
-                job = await jobs.retry(conn, state.workspace_id, str(job["id"]))
+                job = await jobs.retry(conn, workspace, str(job["id"]))
         deadline = time.monotonic() + PDF_WAIT_SECONDS
         while (left := deadline - time.monotonic()) > 0:
-            found = await _stored(state, run_id, "pdf")
+            found = await _stored(state, workspace, run_id, "pdf")
             if found is not None:
                 return found
-            await _raise_if_refused(state, run_id, "pdf")
+            await _raise_if_refused(state, workspace, run_id, "pdf")
             await wait_for_change(hub, queue, min(left, 1.0))
     finally:
         hub.unsubscribe(run_id, queue)
@@ -84,25 +85,26 @@ async def _request_pdf(state: AppState, hub: EventHub, run_id: str) -> Response:
 
 async def report(request: Request) -> Response:
     state: AppState = request.app.state.rg
+    workspace = workspace_of(request)
     run_id = runs.run_id(request.path_params["run_id"])
     fmt = request.query_params.get("format", "html")
     if fmt not in FORMATS:
         raise ValidationError(f"format: must be one of {', '.join(FORMATS)}",
                               details={"format": f"one of {', '.join(FORMATS)}"})
     async with state.connection() as conn:
-        run = await runs.get(conn, state.workspace_id, run_id)
+        run = await runs.get(conn, workspace, run_id)
     if run["status"] != "COMPLETED":
         raise Conflict(f"run {run_id} is {run['status']}: it has no report" +
                        ("" if run["status"] in runs.FINAL else " yet"))
     attachment = fmt != "html" or request.query_params.get("download") == "1"
-    stored = await _stored(state, run_id, fmt, attachment)
+    stored = await _stored(state, workspace, run_id, fmt, attachment)
     if stored is not None:
         return stored
     if fmt == "pdf":
-        await _raise_if_refused(state, run_id, fmt)
-        return await _request_pdf(state, request.app.state.events, run_id)
+        await _raise_if_refused(state, workspace, run_id, fmt)
+        return await _request_pdf(state, request.app.state.events, workspace, run_id)
     async with state.connection() as conn:
-        data = await runs.get_report(conn, state.workspace_id, run_id, markdown=fmt == "md")
+        data = await runs.get_report(conn, workspace, run_id, markdown=fmt == "md")
     result = RenderResult.from_dict({"html": data["report_html"], "markdown": data["report_markdown"],
                                      "tables": data["report_tables"] or []})
     file = await asyncio.to_thread(export_report, result, fmt, data["template_name"])

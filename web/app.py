@@ -45,7 +45,8 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
     """Build the app; the pool opens (and migrations run) in the lifespan, not here."""
     pool = db.make_pool(database_url, min_size=1, max_size=10, name="report-generator-web")
     state = AppState(settings=settings, database_url=database_url, pool=pool, metrics=metrics or Metrics())
-    events = sse.EventHub(listen_url(settings, database_url), settings.default_workspace_id)
+    # Every workspace's run events: a stream subscribes to one run id after checking it is the caller's.
+    events = sse.EventHub(listen_url(settings, database_url))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
