@@ -56,7 +56,8 @@ async def create(conn: AsyncConnection, workspace_id: str, template_id: str, val
         if param.name in uploads:
             upload = uploads[param.name]
             try:
-                filename, parsed = report_datasets.check_upload(upload.filename, upload.media_type, upload.data)
+                filename, parsed = await report_datasets.check_upload_async(upload.filename, upload.media_type,
+                                                                            upload.data)
             except (ValidationError, report_datasets.UnsupportedUpload) as exc:
                 errors[param.name] = exc.message
                 continue
@@ -64,12 +65,24 @@ async def create(conn: AsyncConnection, workspace_id: str, template_id: str, val
             given[param.name] = parsed
         elif raw not in (None, ""):
             ident = report_datasets.dataset_id(raw)
-            found = await report_datasets.load(conn, workspace_id, [ident] if ident else [])
-            if ident is None or ident not in found:
+            if ident is None:
                 errors[param.name] = "No such dataset: give the id of an uploaded CSV, or upload one."
                 continue
-            given[param.name] = found[ident]
             ids[param.name] = ident
+    # Datasets named by id: loaded and parsed once per distinct dataset (in a thread), however many
+    # parameters name it; those parameters share the one parsed object.
+    found = await report_datasets.load(conn, workspace_id, ids.values())
+    try:
+        parsed_by_id = await report_datasets.parse_many(found)
+    except ValidationError as exc:
+        parsed_by_id = {}
+        errors.update({name: exc.message for name in ids})
+    for name, ident in list(ids.items()):
+        if ident not in found:
+            errors[name] = "No such dataset: give the id of an uploaded CSV, or upload one."
+            del ids[name]
+        elif ident in parsed_by_id:
+            given[name] = parsed_by_id[ident]
     for name in uploads:
         if name not in {p.name for p in declarations if p.type == "dataset"}:
             errors[name] = "This template has no dataset parameter of that name."
@@ -116,11 +129,13 @@ async def typed_values(conn: AsyncConnection, workspace_id: str, declarations: l
     params = validate_declarations(declarations)
     ids = {p.name: stored.get(p.name) for p in params if p.type == "dataset" and stored.get(p.name)}
     contents = await report_datasets.load(conn, workspace_id, [str(v) for v in ids.values()])
-    values = dict(stored)
     for name, ident in ids.items():
         if str(ident) not in contents:
             raise ValidationError(f"{name}: the dataset {ident} no longer exists", details={name: "missing dataset"})
-        values[name] = contents[str(ident)]
+    parsed = await report_datasets.parse_many(contents)  # once per distinct dataset, off the event loop
+    values = dict(stored)
+    for name, ident in ids.items():
+        values[name] = parsed[str(ident)]
     return validate_parameters(params, values, dataset_limits=report_datasets.LIMITS)
 
 

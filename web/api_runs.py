@@ -63,7 +63,7 @@ async def upload_dataset(request: Request) -> JSONResponse:
     if not isinstance(part, UploadFile):
         raise ValidationError("file: attach the CSV as a file part named 'file'", details={"file": "required"})
     data = await file_bytes(part)
-    filename, parsed = report_datasets.check_upload(part.filename, part.content_type, data)
+    filename, parsed = await report_datasets.check_upload_async(part.filename, part.content_type, data)
     async with state.connection() as conn:
         row = await report_datasets.insert(conn, workspace_of(request), filename, data)
     return JSONResponse(report_datasets.to_json(row, parsed), status_code=201)

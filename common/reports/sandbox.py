@@ -64,7 +64,8 @@ async def render_report_async(body: str, parameters: Mapping[str, Any],
 def _payload(body: str, parameters: Mapping[str, Any], limits: RenderLimits) -> bytes:
     if len(body) > limits.template_chars:
         raise RenderError(f"the template is longer than {limits.template_chars:,} characters", None, "limit")
-    cells = sum(v.cells for v in parameters.values() if isinstance(v, Dataset))
+    # Distinct datasets: parameters naming the same dataset share one object (pickled once, too).
+    cells = sum(v.cells for v in {id(v): v for v in parameters.values() if isinstance(v, Dataset)}.values())
     if cells > limits.dataset_cells:
         raise RenderError(f"the datasets hold {cells:,} cells, more than {limits.dataset_cells:,}",
                           None, "limit")
