@@ -29,6 +29,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from common.embedded_pg import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
+from common.jobs import list_query
 from common.sql import parse_queries
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,7 +88,8 @@ def cases() -> dict[str, tuple[str, dict[str, Any]]]:
     out["/metrics job_count_finished_sampled (0.2 %)"] = ("job_count_finished_sampled", {"percent": 0.2})
     out["web /metrics job_recent_latency"] = ("job_recent_latency", {"window_seconds": 300, "limit": 5000})
     out["claim 8 (200k delayed priority-10 jobs)"] = ("job_complete_and_claim", {
-        "done": Jsonb([]), "worker_id": "bench", "limit": 8, "lease_seconds": 30, "types": ["PING"]})
+        "done": Jsonb([]), "worker_id": "bench", "limit": 8, "lease_seconds": 30, "types": ["PING"],
+        "light_types": [], "light_limit": 0})
     out["worker_wait min(run_at)"] = ("worker_wait", {"worker_id": "bench", "types": ["PING"]})
     out["rescue"] = ("job_rescue_expired", {"limit": 100, "delays": [2.0, 4.0]})
     out["prune one batch"] = ("job_prune_finished", {"retention_seconds": 7 * 86400, "limit": 5000})
@@ -110,7 +112,8 @@ def load_sql(ref: str | None) -> tuple[str, dict[str, str]]:
 def measure(conn: psycopg.Connection[Any], queries: dict[str, str], repeats: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for label, (name, params) in cases().items():
-        sql = queries[name]
+        variant = list_query(params["status"], params["type"]) if name == "job_list" else name
+        sql = queries.get(variant, queries[name])  # "before" refs have one job_list for every filter
         times = []
         for _ in range(repeats + 1):
             conn.execute("BEGIN")

@@ -43,6 +43,9 @@ class Settings:
     port_set: bool = True  # PORT was given: a worker without it serves health on a free port instead
     poll_interval_seconds: float = 5.0
     worker_concurrency: int = 4
+    # Slots of the light job types (handler modules list them in LIGHT_TYPES: PING), apart from the
+    # WORKER_CONCURRENCY slots of the rest (renders, exports), so that cheap jobs never wait for a render.
+    worker_light_concurrency: int = 64
     worker_processes: int = 1
     # Set by the WORKER_PROCESSES supervisor for its children: serve health/metrics on this unix socket.
     health_socket: str | None = None
@@ -55,7 +58,25 @@ class Settings:
     job_retention_days: float = 14.0
     retry_backoff_seconds: float = 2.0
     worker_id: str | None = None
+    # Ceilings of report work (issue 11): START_RUN and EXPORT jobs in flight per worker process (the
+    # rest of WORKER_CONCURRENCY stays free for other jobs), and the PDF child's limits.
+    report_slots: int = 2
+    pdf_timeout_seconds: float = 60.0
+    pdf_memory_mb: int = 384
+    pdf_max_pages: int = 50
     data_dir: Path = field(default_factory=default_data_dir)
+    # Accounts (issue 9): METRICS_TOKEN guards /metrics when set; AUTH_REQUIRED=1 turns away requests
+    # without a credential (off until every client carries one; a credential given is always checked).
+    metrics_token: str | None = None
+    auth_required: bool = False
+    # Schedules' deliveries (docs/schedules.md): smtp://[user:pass@]host[:port] (STARTTLS when offered)
+    # or smtps:// (TLS from the start, port 465); None: e-mail deliveries fail saying so.
+    smtp_url: str | None = None
+    smtp_from: str = "report-generator@localhost"
+    webhook_allow_private: bool = False  # let webhooks reach private/loopback/link-local addresses
+    public_base_url: str = "http://127.0.0.1:8000"  # links in e-mails and webhooks
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    scheduler_enabled: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +102,7 @@ class Settings:
         if log_format not in ("text", "json"):
             raise ConfigError(f"LOG_FORMAT must be text or json (got {log_format!r})")
         modules = tuple(m.strip() for m in env.get("REPORTGEN_HANDLER_MODULES", "").split(",") if m.strip())
+        concurrency = _number(env, "WORKER_CONCURRENCY", 4, int, 1, 1000)
         return cls(
             database_url=url,
             listen_database_url=listen_url,
@@ -91,19 +113,32 @@ class Settings:
             port=_number(env, "PORT", 8000, int, 1, 65535),
             port_set=bool(env.get("PORT", "").strip()),
             poll_interval_seconds=_number(env, "POLL_INTERVAL_SECONDS", 5.0, float, 0.05, 3600),
-            worker_concurrency=_number(env, "WORKER_CONCURRENCY", 4, int, 1, 1000),
+            worker_concurrency=concurrency,
+            worker_light_concurrency=_number(env, "WORKER_LIGHT_CONCURRENCY", 64, int, 1, 1000),
             worker_processes=_number(env, "WORKER_PROCESSES", 1, int, 1, 256),
             health_socket=env.get("REPORTGEN_HEALTH_SOCKET") or None,
             job_lease_seconds=_number(env, "JOB_LEASE_SECONDS", 30.0, float, 0.5, 86400),
             shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", 8.0, float, 0, 3600),
             log_format=log_format,
+            metrics_token=env.get("METRICS_TOKEN", "").strip() or None,
+            auth_required=env.get("AUTH_REQUIRED", "0").strip().lower() in ("1", "true", "yes"),
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper(),
             max_payload_bytes=_number(env, "MAX_PAYLOAD_BYTES", 64 * 1024, int, 2, 8 * 1024 * 1024),
             handler_modules=modules,
             job_retention_days=_number(env, "JOB_RETENTION_DAYS", 14.0, float, 0.0, 36500),
             retry_backoff_seconds=_number(env, "RETRY_BACKOFF_SECONDS", 2.0, float, 0.0, 3600),
             worker_id=env.get("WORKER_ID") or None,
+            report_slots=min(concurrency, _number(env, "REPORT_SLOTS", 2, int, 1, 1000)),
+            pdf_timeout_seconds=_number(env, "PDF_TIMEOUT_SECONDS", 60.0, float, 1.0, 3600),
+            pdf_memory_mb=_number(env, "PDF_MEMORY_MB", 384, int, 128, 65536),
+            pdf_max_pages=_number(env, "PDF_MAX_PAGES", 50, int, 1, 100_000),
             data_dir=Path(env["REPORTGEN_DATA_DIR"]) if env.get("REPORTGEN_DATA_DIR") else default_data_dir(),
+            smtp_url=_smtp_url(env.get("SMTP_URL", "").strip() or None),
+            smtp_from=env.get("SMTP_FROM", "").strip() or "report-generator@localhost",
+            webhook_allow_private=_flag(env, "WEBHOOK_ALLOW_PRIVATE"),
+            public_base_url=_base_url(env.get("PUBLIC_BASE_URL", "").strip() or "http://127.0.0.1:8000"),
+            max_attachment_bytes=_number(env, "MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, int, 0, 1 << 30),
+            scheduler_enabled=not _flag(env, "SCHEDULER_DISABLED"),
         )
 
 
@@ -137,3 +172,32 @@ def _check_url(url: str, name: str = "DATABASE_URL") -> None:
     mode = next((v for k, v in parse_qsl(parts.query) if k == "pool_mode"), None)
     if mode is not None and mode.lower() not in ("transaction", "session"):
         raise ConfigError(f"{name} has pool_mode={mode!r}; it must be transaction or session")
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name} must be 1 or 0 (got {raw!r})")
+
+
+def _smtp_url(url: str | None) -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ConfigError("SMTP_URL must look like smtp://user:password@host:587 or smtps://host:465")
+    try:
+        parts.port  # noqa: B018 - raises on a non-numeric port
+    except ValueError:
+        raise ConfigError("SMTP_URL has a port that is not a number") from None
+    return url
+
+
+def _base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"PUBLIC_BASE_URL must be an http(s) URL (got {url!r})")
+    return url.rstrip("/")

@@ -52,6 +52,13 @@ class Conflict(AppError):
     code = "conflict"
 
 
+class ExportRefusedError(AppError):
+    """A download that broke its limits (a PDF over its pages, time or memory): answered with the reason."""
+
+    status = 422
+    code = "export_refused"
+
+
 class PayloadTooLarge(AppError):
     status = 413
     code = "payload_too_large"

@@ -168,10 +168,15 @@ async def handled_types(conn: AsyncConnection) -> set[str]:
     return {row["type"] for row in await cur.fetchall()}  # type: ignore[call-overload]
 
 
+def list_query(status: str | None, job_type: str | None) -> str:
+    """The named list query for these filters (one per shape, so that each plan reads its index)."""
+    return "job_list" + ("_status" if status is not None else "") + ("_type" if job_type is not None else "")
+
+
 async def list_jobs(conn: AsyncConnection, workspace_id: str, *, status: str | None = None,
                     job_type: str | None = None, limit: int = 50,
                     before: tuple[datetime, str] | None = None) -> list[dict[str, Any]]:
-    cur = await conn.execute(query("job_list"), {
+    cur = await conn.execute(query(list_query(status, job_type)), {
         "workspace_id": workspace_id, "status": status, "type": job_type, "limit": limit,
         "before_created_at": before[0] if before else None, "before_id": before[1] if before else None})
     return await cur.fetchall()  # type: ignore[return-value]

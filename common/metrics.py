@@ -19,6 +19,7 @@ from common.jobs import JobStatus
 
 # From a millisecond pickup to a minute-long report.
 WAIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900)
+LAG_BUCKETS = (1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 
 
@@ -92,6 +93,14 @@ class Metrics:
                                registry=r)
         self.database_errors = Counter("reportgen_database_errors", "Database operations that failed and "
                                        "were retried", ["operation"], registry=r)
+        self.schedule_fires = Counter("reportgen_schedule_fires", "Schedule fire times, by outcome (run, failed, "
+                                      "skipped, duplicate)", ["outcome"], registry=r)
+        self.deliveries = Counter("reportgen_deliveries", "Schedule deliveries that ended, by channel and outcome "
+                                  "(delivered, failed: attempts used up)", ["channel", "outcome"], registry=r)
+        self.delivery_attempts = Counter("reportgen_delivery_attempts", "Delivery attempts, by channel and "
+                                         "outcome", ["channel", "outcome"], registry=r)
+        self.delivery_lag = Histogram("reportgen_delivery_lag_seconds", "Time from a schedule's fire time to "
+                                      "its delivery", ["channel"], buckets=LAG_BUCKETS, registry=r)
         self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.queue = QueueCollector()
         r.register(self.queue)

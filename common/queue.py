@@ -96,9 +96,13 @@ class DedicatedConnection:
 class QueueStore:
     """The worker's queue operations for one worker id and the job types it handles."""
 
-    def __init__(self, url: str, worker_id: str, types: Sequence[str], *, pool_size: int) -> None:
+    def __init__(self, url: str, worker_id: str, types: Sequence[str], *, pool_size: int,
+                 light_types: Sequence[str] = ()) -> None:
         self.worker_id = worker_id
         self.types = sorted(types)
+        # Claimed against their own slot count (``light_limit``); the rest against ``limit``.
+        self.light_types = sorted(set(light_types) & set(types))
+        self.slot_types = sorted(set(types) - set(light_types))
         self.pool: AsyncConnectionPool = db.make_pool(url, min_size=2, max_size=pool_size,
                                                       name="report-generator-worker", check=False,
                                                       wait_seconds=2.0)
@@ -134,10 +138,20 @@ class QueueStore:
     # -- the claim loop ---------------------------------------------------------------------------------
 
     async def complete_and_claim(self, done: list[Finished], limit: int, lease_seconds: float,
-                                 *, on_claim_connection: bool = True) -> ClaimResult:
-        """Record ``done`` and claim up to ``limit`` due jobs of our types, in one statement."""
-        rows = await self._run("job_complete_and_claim", self._params(
-            done=batch_json(done), limit=limit, lease_seconds=lease_seconds),
+                                 *, light_limit: int | None = None, types: Sequence[str] | None = None,
+                                 on_claim_connection: bool = True) -> ClaimResult:
+        """Record ``done`` and claim, in one statement, up to ``limit`` due jobs of our slot types (or of
+        ``types``, a subset: the worker leaves out report jobs while its report slots are full) and up to
+        ``light_limit`` of our light types (None: one ``limit`` for every type, light ones included)."""
+        if light_limit is None:
+            slot_types, light_types, light_limit = self.types, [], 0
+        else:
+            slot_types, light_types = self.slot_types, self.light_types
+        if types is not None:
+            slot_types = sorted(set(types) & set(slot_types))
+        rows = await self._run("job_complete_and_claim", {
+            "worker_id": self.worker_id, "types": slot_types, "light_types": light_types,
+            "light_limit": light_limit, "done": batch_json(done), "limit": limit, "lease_seconds": lease_seconds},
             on=self._claim if on_claim_connection else None)
         return ClaimResult(recorded=frozenset(str(r["id"]) for r in rows if r["kind"] == "done"),
                            claimed=tuple(ClaimedJob.from_row(r) for r in rows if r["kind"] == "claimed"))
@@ -147,9 +161,11 @@ class QueueStore:
         result = await self.complete_and_claim(done, 0, 0.0, on_claim_connection=False)
         return result.recorded
 
-    async def mark_waiting(self) -> float | None:
-        """From now on inserts NOTIFY us; returns seconds until our next delayed job is due (or None)."""
-        rows = await self._run("worker_wait", self._params(), on=self._claim)
+    async def mark_waiting(self, types: Sequence[str] | None = None) -> float | None:
+        """From now on inserts NOTIFY us; returns seconds until our next delayed job is due (or None), of
+        ``types`` when given (the slot classes that have room), else of all our types."""
+        params = self._params() if types is None else {**self._params(), "types": sorted(types)}
+        rows = await self._run("worker_wait", params, on=self._claim)
         seconds = rows[0]["seconds"] if rows else None
         return None if seconds is None else float(seconds)
 

@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from common import db, jobs, report_datasets, report_templates
+from common.config import Settings
 from common.errors import Conflict, NotFound, ValidationError
 from common.jobs import NewJob
 from common.reports import Dataset, Parameter, validate_declarations, validate_parameters
@@ -127,8 +128,16 @@ async def get(conn: AsyncConnection, workspace_id: str, run_id: str) -> dict[str
     return await db.fetch_in_workspace(conn, "run_get", run_id, workspace_id, "run")
 
 
-async def get_report(conn: AsyncConnection, workspace_id: str, run_id: str) -> dict[str, Any]:
-    return await db.fetch_in_workspace(conn, "run_get_report", run_id, workspace_id, "run")
+async def get_report(conn: AsyncConnection, workspace_id: str, run_id: str, *, markdown: bool = False
+                     ) -> dict[str, Any]:
+    """The run's stored render: HTML and tables, and the Markdown download only when ``markdown``
+    (that column can be large and nothing but the md download reads it)."""
+    row = await db.fetch_in_workspace(conn, "run_get_report", run_id, workspace_id, "run")
+    row["report_markdown"] = ""
+    if markdown:
+        md = await db.fetch_in_workspace(conn, "run_get_markdown", run_id, workspace_id, "run")
+        row["report_markdown"] = md["report_markdown"] or ""
+    return row
 
 
 async def list_recent(conn: AsyncConnection, workspace_id: str, limit: int = 20) -> list[dict[str, Any]]:
@@ -162,3 +171,10 @@ def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
         out["links"]["report"] = {fmt: f"/api/runs/{out['id']}/report?format={fmt}"
                                   for fmt in ("html", "pdf", "md", "csv")}
     return out
+
+
+def export_job(run_id: str, fmt: str, settings: Settings) -> NewJob:
+    """The EXPORT job of a run's download, deduplicated per run and format, with a timeout a little
+    over the PDF child's own deadline (so the attempt ends even if the child's parent hangs)."""
+    return NewJob(type="EXPORT", payload={"run_id": run_id, "format": fmt}, dedup_key=f"export:{run_id}:{fmt}",
+                  timeout_seconds=settings.pdf_timeout_seconds + 30.0)

@@ -6,6 +6,7 @@
     reportgen ping              enqueue a PING and wait for it: exit 0 when it completed
     reportgen enqueue TYPE      enqueue a job (--payload JSON, --priority, --run-at, --dedup-key)
     reportgen jobs list|show|retry|cancel
+    reportgen users|tokens|workspaces ...   accounts (see reportgen/accounts_cli.py)
 
 Without DATABASE_URL, commands in a checkout use the embedded database that ``make run`` started.
 """
@@ -30,6 +31,7 @@ from common.logs import configure_logging
 from common.metrics import Metrics
 from common.migrate import main as migrate_main
 from common.runtime import install_stop_signals, resolve_database_url
+from reportgen import accounts_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -192,7 +194,7 @@ def _print_json(value: object) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
-_COMMANDS = {"ping": _ping, "enqueue": _enqueue, "jobs": _jobs}
+_COMMANDS = {"ping": _ping, "enqueue": _enqueue, "jobs": _jobs, **accounts_cli.COMMANDS}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -222,6 +224,7 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("--limit", type=int, default=20)
     for action in ("show", "retry", "cancel"):
         jobs_sub.add_parser(action).add_argument("id")
+    accounts_cli.add_parsers(sub)
     return parser
 
 

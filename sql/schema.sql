@@ -213,6 +213,83 @@ CREATE UNLOGGED TABLE IF NOT EXISTS workers (
     expires_at  timestamptz NOT NULL
 );
 
+-- ---- Schedules and deliveries (issue 13) ------------------------------------------------------------
+-- A schedule fires its template with stored parameter values at the times its cron line names in its
+-- IANA zone. next_fire_at is the one column the scheduler's tick reads (schedules_due_idx): a tick costs
+-- one index range scan however many schedules exist. owner_id is the user who made it (no FK: the users
+-- table comes with accounts; a later migration can add the reference).
+CREATE TABLE IF NOT EXISTS schedules (
+    id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    workspace_id    uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    template_id     uuid NOT NULL REFERENCES templates(id) ON DELETE CASCADE,
+    owner_id        uuid,
+    parameters      jsonb NOT NULL DEFAULT '{}'::jsonb,
+    cron            text NOT NULL,
+    timezone        text NOT NULL,
+    emails          text[] NOT NULL DEFAULT '{}',
+    webhooks        text[] NOT NULL DEFAULT '{}',
+    formats         text[] NOT NULL DEFAULT '{pdf}',
+    enabled         boolean NOT NULL DEFAULT true,
+    webhook_secret  text NOT NULL,
+    next_fire_at    timestamptz NOT NULL,
+    last_fire_at    timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    updated_at      timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS schedules_due_idx ON schedules (next_fire_at) WHERE enabled;
+CREATE INDEX IF NOT EXISTS schedules_workspace_idx ON schedules (workspace_id, template_id, created_at DESC);
+
+-- One row per fire time a schedule owed: RUN (a run was made, in the same transaction as its START_RUN
+-- job), SKIPPED (missed during an outage; only the latest missed fire runs), FAILED (the run could not be
+-- made: template archived, parameters no longer valid; delivered as a failure notice). The unique
+-- (schedule_id, fire_at) is what makes a fire happen once whatever the number of workers.
+CREATE TABLE IF NOT EXISTS schedule_fires (
+    id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    schedule_id  uuid NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+    workspace_id uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    fire_at      timestamptz NOT NULL,
+    outcome      text NOT NULL CHECK (outcome IN ('RUN', 'SKIPPED', 'FAILED')),
+    manual       boolean NOT NULL DEFAULT false,
+    run_id       uuid REFERENCES runs(id) ON DELETE SET NULL,
+    error        text,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (schedule_id, fire_at)
+);
+CREATE INDEX IF NOT EXISTS schedule_fires_run_idx ON schedule_fires (run_id) WHERE run_id IS NOT NULL;
+
+-- One row per (fire, recipient), made when the fire's run finishes, with its DELIVER job in the same
+-- transaction. PENDING → DELIVERED | FAILED (attempts used up); every attempt is in delivery_attempts.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    schedule_id   uuid NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+    fire_id       uuid NOT NULL REFERENCES schedule_fires(id) ON DELETE CASCADE,
+    run_id        uuid,
+    fire_at       timestamptz NOT NULL,
+    channel       text NOT NULL CHECK (channel IN ('email', 'webhook', 'owner')),
+    recipient     text NOT NULL,
+    status        text NOT NULL DEFAULT 'PENDING' CHECK (status IN ('PENDING', 'DELIVERED', 'FAILED')),
+    attempts      integer NOT NULL DEFAULT 0,
+    last_error    text,
+    job_id        uuid,
+    delivered_at  timestamptz,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (fire_id, channel, recipient)
+);
+CREATE INDEX IF NOT EXISTS deliveries_schedule_idx ON deliveries (schedule_id, created_at DESC);
+
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    delivery_id  uuid NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+    attempt      integer NOT NULL,
+    outcome      text NOT NULL CHECK (outcome IN ('delivered', 'failed')),
+    error        text,
+    at           timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS delivery_attempts_delivery_idx ON delivery_attempts (delivery_id, id);
+-- ---- end of schedules ---------------------------------------------------------------------------------
+
 CREATE OR REPLACE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     NEW.updated_at := now();
@@ -223,7 +300,7 @@ $$;
 DO $$
 DECLARE t text;
 BEGIN
-    FOREACH t IN ARRAY ARRAY['workspaces', 'templates', 'runs', 'jobs'] LOOP
+    FOREACH t IN ARRAY ARRAY['workspaces', 'templates', 'runs', 'jobs', 'schedules', 'deliveries'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = t || '_updated_at'
                        AND tgrelid = t::regclass) THEN
             EXECUTE format('CREATE TRIGGER %I BEFORE UPDATE ON %I FOR EACH ROW EXECUTE FUNCTION set_updated_at()',
@@ -232,3 +309,73 @@ BEGIN
     END LOOP;
 END;
 $$;
+
+-- ---- accounts (issue 9): users, memberships, sessions, API tokens, invites ----------------------------
+-- Secrets are never stored: a password is an Argon2id hash, a session cookie / API token / invite link
+-- is stored as the sha256 of its (high-entropy, random) value.
+CREATE TABLE IF NOT EXISTS users (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    email          text NOT NULL CHECK (length(email) BETWEEN 3 AND 320),
+    display_name   text NOT NULL DEFAULT '',
+    password_hash  text,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS users_email_idx ON users (lower(email));
+
+CREATE TABLE IF NOT EXISTS memberships (
+    user_id       uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    role          text NOT NULL CHECK (role IN ('viewer', 'editor', 'admin')),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (user_id, workspace_id)
+);
+CREATE INDEX IF NOT EXISTS memberships_workspace_idx ON memberships (workspace_id, role);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    token_hash    bytea NOT NULL UNIQUE,
+    user_id       uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_seen_at  timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    revoked_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS sessions_user_idx ON sessions (user_id);
+
+CREATE TABLE IF NOT EXISTS api_tokens (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    token_hash    bytea NOT NULL UNIQUE,
+    user_id       uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    name          text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_used_at  timestamptz,
+    expires_at    timestamptz,
+    revoked_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS api_tokens_user_idx ON api_tokens (user_id, workspace_id);
+
+CREATE TABLE IF NOT EXISTS invites (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    token_hash    bytea NOT NULL UNIQUE,
+    user_id       uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz NOT NULL,
+    used_at       timestamptz
+);
+-- ---- end of accounts ------------------------------------------------------------------------------------
+-- ==== ceilings (issue 11) ================================================================================
+-- A download that broke its limits (PDF over PDF_MAX_PAGES, past PDF_TIMEOUT_SECONDS or PDF_MEMORY_MB):
+-- remembered per run and format so that the run page shows why, the download answers 422 export_refused,
+-- and no GET ?format=pdf re-queues an export that would fail the same way. Deleted with its run.
+CREATE TABLE IF NOT EXISTS run_export_failures (
+    run_id      uuid NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    format      text NOT NULL CHECK (format IN ('html', 'pdf', 'md', 'csv')),
+    kind        text NOT NULL,
+    message     text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, format)
+);

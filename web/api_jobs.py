@@ -12,7 +12,7 @@ from common import jobs
 from common.errors import NotFound, ValidationError
 from common.jobs import JobStatus, NewJob, job_to_json
 from web import csrf
-from web.permissions import Access, Route
+from web.permissions import Access, Route, workspace_of
 from web.request_body import read_json
 from web.state import AppState
 
@@ -27,12 +27,19 @@ def _job_id(request: Request) -> str:
         raise NotFound(f"no job {raw!r}: job ids are UUIDs") from None
 
 
+# Dedup keys the system makes itself ("export:<run>:pdf", ...): a raw API job may not take one over.
+INTERNAL_DEDUP_PREFIXES = ("export:", "run:", "schedule:", "share:", "system:")
+
+
 async def create_job(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     body = await read_json(request, state.settings.max_payload_bytes + 4096)
     new = NewJob.from_json(body, known_types=state.api_job_types, max_payload_bytes=state.settings.max_payload_bytes)
+    if new.dedup_key is not None and new.dedup_key.lower().startswith(INTERNAL_DEDUP_PREFIXES):
+        raise ValidationError("dedup_key: the prefixes " + ", ".join(INTERNAL_DEDUP_PREFIXES) + " are reserved",
+                              details={"dedup_key": "reserved prefix"})
     async with state.connection() as conn:
-        row, created = await jobs.enqueue(conn, state.workspace_id, new)
+        row, created = await jobs.enqueue(conn, workspace_of(request), new)
     return JSONResponse(job_to_json(row), status_code=201 if created else 200,
                         headers={"Location": f"/api/jobs/{row['id']}"})
 
@@ -40,7 +47,7 @@ async def create_job(request: Request) -> JSONResponse:
 async def get_job(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
-        row = await jobs.get(conn, state.workspace_id, _job_id(request))
+        row = await jobs.get(conn, workspace_of(request), _job_id(request))
         history = await jobs.attempt_history(conn, str(row["id"]))
     return JSONResponse({**job_to_json(row), "attempt_history": history})
 
@@ -65,7 +72,7 @@ async def list_jobs(request: Request) -> JSONResponse:
         raise ValidationError("invalid query: " + "; ".join(f"{k}: {v}" for k, v in errors.items()),
                               details=errors)
     async with state.connection() as conn:
-        rows = await jobs.list_jobs(conn, state.workspace_id, status=status, job_type=job_type, limit=limit,
+        rows = await jobs.list_jobs(conn, workspace_of(request), status=status, job_type=job_type, limit=limit,
                                     before=before)
     next_cursor = f"{rows[-1]['created_at'].isoformat()}_{rows[-1]['id']}" if len(rows) == limit else None
     return JSONResponse({"jobs": [job_to_json(r) for r in rows], "next_cursor": next_cursor})
@@ -95,7 +102,7 @@ async def cancel_job(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     await _check_action_request(request)
     async with state.connection() as conn:
-        row = await jobs.cancel(conn, state.workspace_id, _job_id(request))
+        row = await jobs.cancel(conn, workspace_of(request), _job_id(request))
     return JSONResponse(job_to_json(row), status_code=202 if row["status"] == JobStatus.IN_PROGRESS else 200)
 
 
@@ -103,7 +110,7 @@ async def retry_job(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     await _check_action_request(request)
     async with state.connection() as conn:
-        row = await jobs.retry(conn, state.workspace_id, _job_id(request))
+        row = await jobs.retry(conn, workspace_of(request), _job_id(request))
     return JSONResponse(job_to_json(row))
 
 

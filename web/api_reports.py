@@ -5,7 +5,9 @@
 - ``pdf`` is laid out by the worker only (seconds of CPU must not stall the web): served from
   ``run_exports``. START_RUN enqueues it when the run completes, so it is usually there; if not, this
   enqueues ``EXPORT`` (deduplicated; a failed one is retried) and waits up to ``PDF_WAIT_SECONDS`` on the
-  event hub, then answers ``202`` with ``Retry-After`` and the job, for the client to ask again.
+  event hub, then answers ``202`` with ``Retry-After`` and the job, for the client to ask again. A PDF
+  that broke its limits (``run_export_failures``) answers ``422 export_refused`` with the reason, and is
+  not re-queued.
 Reports are served with their own strict CSP: no script at all, styles only inline (the report's
 stylesheet), images only data URIs, and ``sandbox``, so even an unsanitised byte could not run script.
 """
@@ -19,11 +21,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from common import jobs, runs
-from common.errors import Conflict, ValidationError
-from common.jobs import NewJob
+from common.errors import Conflict, ExportRefusedError, ValidationError
 from common.reports import FORMATS, RenderResult, export_report
 from common.sql import query
-from web.permissions import Access, Route
+from web.permissions import Access, Route, workspace_of
 from web.sse import EventHub, wait_for_change
 from web.state import AppState
 
@@ -38,9 +39,10 @@ def _download_headers(filename: str, attachment: bool) -> dict[str, str]:
             "X-Frame-Options": "SAMEORIGIN", "Cache-Control": "private, max-age=300"}
 
 
-async def _stored(state: AppState, run_id: str, fmt: str, attachment: bool = True) -> Response | None:
+async def _stored(state: AppState, workspace: str, run_id: str, fmt: str,
+                  attachment: bool = True) -> Response | None:
     async with state.connection() as conn:
-        cur = await conn.execute(query("run_export_get"), {"id": run_id, "workspace_id": state.workspace_id,
+        cur = await conn.execute(query("run_export_get"), {"id": run_id, "workspace_id": workspace,
                                                            "format": fmt})
         row = await cur.fetchone()
     if row is None:
@@ -49,20 +51,30 @@ async def _stored(state: AppState, run_id: str, fmt: str, attachment: bool = Tru
                     headers=_download_headers(row["filename"], attachment))  # type: ignore[call-overload]
 
 
-async def _request_pdf(state: AppState, hub: EventHub, run_id: str) -> Response:
+async def _raise_if_refused(state: AppState, workspace: str, run_id: str, fmt: str) -> None:
+    """A download that broke its limits once is refused with its reason, never re-queued."""
+    async with state.connection() as conn:
+        cur = await conn.execute(query("run_export_failure_get"), {"id": run_id, "workspace_id": workspace,
+                                                                   "format": fmt})
+        row = await cur.fetchone()
+    if row is not None:
+        raise ExportRefusedError(row["message"], details={"format": fmt, "kind": row["kind"]})  # type: ignore[call-overload]
+
+
+async def _request_pdf(state: AppState, hub: EventHub, workspace: str, run_id: str) -> Response:
     """Enqueue (or revive) the PDF export and wait briefly for it."""
     queue = hub.subscribe(run_id)
     try:
         async with state.connection() as conn:
-            job, _ = await jobs.enqueue(conn, state.workspace_id, NewJob(
-                type="EXPORT", payload={"run_id": run_id, "format": "pdf"}, dedup_key=f"export:{run_id}:pdf"))
+            job, _ = await jobs.enqueue(conn, workspace, runs.export_job(run_id, "pdf", state.settings))
             if job["status"] in ("FAILED", "CANCELLED"):
-                job = await jobs.retry(conn, state.workspace_id, str(job["id"]))
+                job = await jobs.retry(conn, workspace, str(job["id"]))
         deadline = time.monotonic() + PDF_WAIT_SECONDS
         while (left := deadline - time.monotonic()) > 0:
-            found = await _stored(state, run_id, "pdf")
+            found = await _stored(state, workspace, run_id, "pdf")
             if found is not None:
                 return found
+            await _raise_if_refused(state, workspace, run_id, "pdf")
             await wait_for_change(hub, queue, min(left, 1.0))
     finally:
         hub.unsubscribe(run_id, queue)
@@ -73,24 +85,26 @@ async def _request_pdf(state: AppState, hub: EventHub, run_id: str) -> Response:
 
 async def report(request: Request) -> Response:
     state: AppState = request.app.state.rg
+    workspace = workspace_of(request)
     run_id = runs.run_id(request.path_params["run_id"])
     fmt = request.query_params.get("format", "html")
     if fmt not in FORMATS:
         raise ValidationError(f"format: must be one of {', '.join(FORMATS)}",
                               details={"format": f"one of {', '.join(FORMATS)}"})
     async with state.connection() as conn:
-        run = await runs.get(conn, state.workspace_id, run_id)
+        run = await runs.get(conn, workspace, run_id)
     if run["status"] != "COMPLETED":
         raise Conflict(f"run {run_id} is {run['status']}: it has no report" +
                        ("" if run["status"] in runs.FINAL else " yet"))
     attachment = fmt != "html" or request.query_params.get("download") == "1"
-    stored = await _stored(state, run_id, fmt, attachment)
+    stored = await _stored(state, workspace, run_id, fmt, attachment)
     if stored is not None:
         return stored
     if fmt == "pdf":
-        return await _request_pdf(state, request.app.state.events, run_id)
+        await _raise_if_refused(state, workspace, run_id, fmt)
+        return await _request_pdf(state, request.app.state.events, workspace, run_id)
     async with state.connection() as conn:
-        data = await runs.get_report(conn, state.workspace_id, run_id)
+        data = await runs.get_report(conn, workspace, run_id, markdown=fmt == "md")
     result = RenderResult.from_dict({"html": data["report_html"], "markdown": data["report_markdown"],
                                      "tables": data["report_tables"] or []})
     file = await asyncio.to_thread(export_report, result, fmt, data["template_name"])

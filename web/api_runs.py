@@ -19,7 +19,7 @@ from common import report_datasets, report_templates, runs
 from common.errors import PayloadTooLarge, ValidationError
 from common.runs import Upload
 from web import csrf
-from web.permissions import Access, Route
+from web.permissions import Access, Route, workspace_of
 from web.request_body import UnsupportedMediaType, read_json
 from web.state import AppState
 
@@ -65,7 +65,7 @@ async def upload_dataset(request: Request) -> JSONResponse:
     data = await file_bytes(part)
     filename, parsed = report_datasets.check_upload(part.filename, part.content_type, data)
     async with state.connection() as conn:
-        row = await report_datasets.insert(conn, state.workspace_id, filename, data)
+        row = await report_datasets.insert(conn, workspace_of(request), filename, data)
     return JSONResponse(report_datasets.to_json(row, parsed), status_code=201)
 
 
@@ -110,21 +110,21 @@ async def create_run(request: Request) -> JSONResponse:
                                   details=dict.fromkeys(unknown, "unknown field"))
         template, values = _template_id(body.get("template_id")), _parse_parameters(body.get("parameters"))
     async with state.connection() as conn:
-        row = await runs.create(conn, state.workspace_id, template, values, uploads)
+        row = await runs.create(conn, workspace_of(request), template, values, uploads)
     return JSONResponse(runs.to_json(row), status_code=201, headers={"Location": f"/api/runs/{row['id']}"})
 
 
 async def get_run(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
-        row = await runs.get(conn, state.workspace_id, runs.run_id(request.path_params["run_id"]))
+        row = await runs.get(conn, workspace_of(request), runs.run_id(request.path_params["run_id"]))
     return JSONResponse(runs.to_json(row))
 
 
 async def list_runs(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
-        rows = await runs.list_recent(conn, state.workspace_id, limit=50)
+        rows = await runs.list_recent(conn, workspace_of(request), limit=50)
     return JSONResponse({"runs": [runs.to_json(r) for r in rows]})
 
 

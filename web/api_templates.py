@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 from common import report_templates
 from common.errors import NotFound, ValidationError
 from common.report_templates import TemplateInput
-from web.permissions import Access, Route
+from web.permissions import Access, Route, workspace_of
 from web.request_body import read_json
 from web.state import AppState
 
@@ -35,7 +35,7 @@ def _version(request: Request) -> int | None:
 async def list_templates(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
-        rows = await report_templates.list_templates(conn, state.workspace_id)
+        rows = await report_templates.list_templates(conn, workspace_of(request))
     return JSONResponse({"templates": [report_templates.to_json(r) for r in rows]})
 
 
@@ -45,9 +45,9 @@ async def create_template(request: Request) -> JSONResponse:
     if new.base_version is not None:
         raise ValidationError("base_version: only for edits", details={"base_version": "only for edits (PUT)"})
     async with state.connection() as conn:
-        created = await report_templates.create(conn, state.workspace_id, new)
+        created = await report_templates.create(conn, workspace_of(request), new)
         assert created is not None
-        row = await report_templates.get(conn, state.workspace_id, created)
+        row = await report_templates.get(conn, workspace_of(request), created)
     return JSONResponse(report_templates.to_json(row), status_code=201,
                         headers={"Location": f"/api/templates/{created}"})
 
@@ -56,8 +56,8 @@ async def get_template(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     ident = template_id(request)
     async with state.connection() as conn:
-        row = await report_templates.get(conn, state.workspace_id, ident, _version(request))
-        versions = await report_templates.versions(conn, state.workspace_id, ident)
+        row = await report_templates.get(conn, workspace_of(request), ident, _version(request))
+        versions = await report_templates.versions(conn, workspace_of(request), ident)
     body = report_templates.to_json(row)
     body["versions"] = [{"version": v["version"], "created_at": v["created_at"].isoformat()} for v in versions]
     return JSONResponse(body)
@@ -68,15 +68,15 @@ async def update_template(request: Request) -> JSONResponse:
     ident = template_id(request)
     edit = TemplateInput.from_json(await read_json(request, MAX_BODY))
     async with state.connection() as conn:
-        await report_templates.new_version(conn, state.workspace_id, ident, edit)
-        row = await report_templates.get(conn, state.workspace_id, ident)
+        await report_templates.new_version(conn, workspace_of(request), ident, edit)
+        row = await report_templates.get(conn, workspace_of(request), ident)
     return JSONResponse(report_templates.to_json(row))
 
 
 async def archive_template(request: Request) -> Response:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
-        await report_templates.archive(conn, state.workspace_id, template_id(request))
+        await report_templates.archive(conn, workspace_of(request), template_id(request))
     return Response(status_code=204)
 
 

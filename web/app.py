@@ -21,6 +21,7 @@ from web import (
     api_jobs,
     api_reports,
     api_runs,
+    api_schedules,
     api_templates,
     csrf,
     health,
@@ -44,7 +45,8 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
     """Build the app; the pool opens (and migrations run) in the lifespan, not here."""
     pool = db.make_pool(database_url, min_size=1, max_size=10, name="report-generator-web")
     state = AppState(settings=settings, database_url=database_url, pool=pool, metrics=metrics or Metrics())
-    events = sse.EventHub(listen_url(settings, database_url), settings.default_workspace_id)
+    # Every workspace's run events: a stream subscribes to one run id after checking it is the caller's.
+    events = sse.EventHub(listen_url(settings, database_url))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -62,7 +64,8 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
             await pool.close(timeout=3.0)
 
     routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
-              *api_templates.ROUTES, *api_runs.ROUTES, *api_reports.ROUTES, *sse.ROUTES, *csrf.ROUTES,
+              *api_templates.ROUTES, *api_runs.ROUTES, *api_schedules.ROUTES, *api_reports.ROUTES, *sse.ROUTES,
+              *csrf.ROUTES,
               *pages_templates.ROUTES, *pages_runs.ROUTES,
               Mount("/static", StaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from common.jobs import JobStatus
 from common.sql import query
 from web import csrf
 from web.page_render import TEMPLATES, page
-from web.permissions import Access, Route
+from web.permissions import Access, Route, workspace_of
 from web.state import AppState
 
 __all__ = ["ROUTES", "TEMPLATES"]
@@ -32,10 +32,10 @@ async def _queue_counts(conn: object, workspace_id: str) -> dict[str, int]:
 async def home(request: Request) -> Response:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
-        recent = await runs.list_recent(conn, state.workspace_id, limit=15)
-        templates = await report_templates.list_templates(conn, state.workspace_id, limit=8)
-        counts = await _queue_counts(conn, state.workspace_id)
-        failed = await jobs.list_jobs(conn, state.workspace_id, status="FAILED", limit=5)
+        recent = await runs.list_recent(conn, workspace_of(request), limit=15)
+        templates = await report_templates.list_templates(conn, workspace_of(request), limit=8)
+        counts = await _queue_counts(conn, workspace_of(request))
+        failed = await jobs.list_jobs(conn, workspace_of(request), status="FAILED", limit=5)
     return await page(request, "home.html", {"runs": recent, "templates": templates, "counts": counts,
                                              "failed_jobs": failed})
 
@@ -49,8 +49,8 @@ async def jobs_page(request: Request) -> Response:
     if job_type is not None and not jobs.TYPE_PATTERN.match(job_type):
         job_type = None
     async with state.connection() as conn:
-        rows = await jobs.list_jobs(conn, state.workspace_id, status=status, job_type=job_type, limit=100)
-        counts = await _queue_counts(conn, state.workspace_id)
+        rows = await jobs.list_jobs(conn, workspace_of(request), status=status, job_type=job_type, limit=100)
+        counts = await _queue_counts(conn, workspace_of(request))
         handled = await jobs.handled_types(conn)
     unhandled = sorted({r["type"] for r in rows if r["status"] == JobStatus.QUEUED and r["type"] not in handled})
     return await page(request, "jobs.html", {
@@ -66,7 +66,7 @@ async def job_page(request: Request) -> Response:
     except ValueError:
         raise NotFound("no such job") from None
     async with state.connection() as conn:
-        row = await jobs.get(conn, state.workspace_id, job_id)
+        row = await jobs.get(conn, workspace_of(request), job_id)
         history = await jobs.attempt_history(conn, job_id)
     return await page(request, "job.html", {"job": row, "history": history})
 
@@ -86,9 +86,9 @@ async def job_action(request: Request) -> Response:
     try:
         async with state.connection() as conn:
             if action == "retry":
-                await jobs.retry(conn, state.workspace_id, job_id)
+                await jobs.retry(conn, workspace_of(request), job_id)
             else:
-                await jobs.cancel(conn, state.workspace_id, job_id)
+                await jobs.cancel(conn, workspace_of(request), job_id)
         notice = f"Job {job_id[:8]}: " + ("retried" if action == "retry" else "cancel requested")
     except Conflict as exc:
         notice = exc.message

@@ -12,8 +12,9 @@ from starlette.responses import HTMLResponse, Response
 
 from common import report_datasets, runs
 from common.errors import Conflict
+from common.sql import query
 from web.page_render import page
-from web.permissions import Access, Route
+from web.permissions import Access, Route, workspace_of
 from web.state import AppState
 
 
@@ -21,19 +22,22 @@ async def run_page(request: Request) -> Response:
     state: AppState = request.app.state.rg
     ident = runs.run_id(request.path_params["run_id"])
     async with state.connection() as conn:
-        run = await runs.get(conn, state.workspace_id, ident)
-        report = await runs.get_report(conn, state.workspace_id, ident) if run["status"] == "COMPLETED" else None
-        files = await report_datasets.describe(conn, state.workspace_id,
+        run = await runs.get(conn, workspace_of(request), ident)
+        report = await runs.get_report(conn, workspace_of(request), ident) if run["status"] == "COMPLETED" else None
+        files = await report_datasets.describe(conn, workspace_of(request),
                                                [str(v) for v in run["parameters"].values() if isinstance(v, str)])
+        cur = await conn.execute(query("run_export_failures_list"),
+                                 {"id": ident, "workspace_id": workspace_of(request)})
+        failures = await cur.fetchall()
     return await page(request, "run.html", {"run": run, "report_html": report and report["report_html"],
-                                            "files": files})
+                                            "files": files, "export_failures": failures})
 
 
 async def fragment(request: Request) -> Response:
     state: AppState = request.app.state.rg
     ident = runs.run_id(request.path_params["run_id"])
     async with state.connection() as conn:
-        report = await runs.get_report(conn, state.workspace_id, ident)
+        report = await runs.get_report(conn, workspace_of(request), ident)
     if report["status"] != "COMPLETED" or report["report_html"] is None:
         raise Conflict(f"run {ident} has no report yet")
     return HTMLResponse(report["report_html"], headers={"Cache-Control": "private, max-age=300"})

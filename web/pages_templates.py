@@ -22,7 +22,7 @@ from web import csrf
 from web.api_runs import file_bytes, read_multipart
 from web.api_templates import template_id
 from web.page_render import page
-from web.permissions import Access, Route
+from web.permissions import Access, Route, workspace_of
 from web.state import AppState
 
 NEW_BODY = """# {{ title }}
@@ -39,7 +39,7 @@ NEW_PARAMETERS = [{"name": "title", "type": "text", "label": "Title", "default":
 async def list_page(request: Request) -> Response:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
-        rows = await report_templates.list_templates(conn, state.workspace_id)
+        rows = await report_templates.list_templates(conn, workspace_of(request))
     return await page(request, "templates.html", {"templates": rows})
 
 
@@ -79,7 +79,7 @@ async def new_page(request: Request) -> Response:
 async def edit_page(request: Request) -> Response:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
-        template = await report_templates.get(conn, state.workspace_id, template_id(request))
+        template = await report_templates.get(conn, workspace_of(request), template_id(request))
     return await _editor(request, template)
 
 
@@ -91,24 +91,24 @@ async def save(request: Request) -> Response:
     data, errors = _editor_form(form)
     ident = template_id(request) if "template_id" in request.path_params else None
     async with state.connection() as conn:
-        template = await report_templates.get(conn, state.workspace_id, ident) if ident else None
+        template = await report_templates.get(conn, workspace_of(request), ident) if ident else None
         try:
             edit = TemplateInput.from_json(data)
             if errors:
                 raise ValidationError("invalid", details=errors)
             if ident is None:
-                ident = await report_templates.create(conn, state.workspace_id, edit)
+                ident = await report_templates.create(conn, workspace_of(request), edit)
                 assert ident is not None
             elif _changed(template, edit):
-                await report_templates.new_version(conn, state.workspace_id, ident, edit)
+                await report_templates.new_version(conn, workspace_of(request), ident, edit)
         except (ValidationError, Conflict) as exc:
             details = exc.details if isinstance(exc.details, dict) else {"form": exc.message}
             return await _editor(request, template, data, {**details, **errors}, status_code=422)
         if form.get("action") != "preview":
             return RedirectResponse(f"/templates/{ident}", status_code=303)
-        current = await report_templates.get(conn, state.workspace_id, ident)
+        current = await report_templates.get(conn, workspace_of(request), ident)
         try:
-            run = await runs.create(conn, state.workspace_id, ident, _default_values(current))
+            run = await runs.create(conn, workspace_of(request), ident, _default_values(current))
         except ValidationError:
             return RedirectResponse(f"/templates/{ident}/run", status_code=303)  # it needs the user's input
     return RedirectResponse(f"/runs/{run['id']}", status_code=303)
@@ -133,7 +133,7 @@ async def archive(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=5)
     await csrf.check_form(request, form.get(csrf.FIELD))
     async with state.connection() as conn:
-        await report_templates.archive(conn, state.workspace_id, template_id(request))
+        await report_templates.archive(conn, workspace_of(request), template_id(request))
     return RedirectResponse("/templates", status_code=303)
 
 
@@ -142,7 +142,7 @@ async def _run_form(request: Request, template: dict[str, Any], values: dict[str
     state: AppState = request.app.state.rg
     samples = template.get("sample_datasets") or {}
     async with state.connection() as conn:
-        described = await report_datasets.describe(conn, state.workspace_id, samples.values())
+        described = await report_datasets.describe(conn, workspace_of(request), samples.values())
     sample_files = {name: described.get(ident) for name, ident in samples.items()}
     return await page(request, "run_form.html", {
         "template": template, "values": values or {}, "errors": errors or {}, "samples": samples,
@@ -152,7 +152,7 @@ async def _run_form(request: Request, template: dict[str, Any], values: dict[str
 async def run_form(request: Request) -> Response:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
-        template = await report_templates.get(conn, state.workspace_id, template_id(request))
+        template = await report_templates.get(conn, workspace_of(request), template_id(request))
     return await _run_form(request, template)
 
 
@@ -169,9 +169,9 @@ async def start_run(request: Request) -> Response:
         elif key.startswith("file.") and isinstance(value, UploadFile) and value.filename:
             uploads[key[5:]] = Upload(value.filename, value.content_type, await file_bytes(value))
     async with state.connection() as conn:
-        template = await report_templates.get(conn, state.workspace_id, ident)
+        template = await report_templates.get(conn, workspace_of(request), ident)
         try:
-            run = await runs.create(conn, state.workspace_id, ident, values, uploads)
+            run = await runs.create(conn, workspace_of(request), ident, values, uploads)
         except (ValidationError, Conflict) as exc:
             details = exc.details if isinstance(exc.details, dict) else {"form": exc.message}
             return await _run_form(request, template, values, details, status_code=422)

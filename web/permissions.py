@@ -43,7 +43,10 @@ def role_allows(role: str, needed: Access) -> bool:
 class Route(routing.Route):
     def __init__(self, path: str, endpoint: Callable[..., Any], *, access: Access,
                  methods: Sequence[str] | None = None, name: str | None = None) -> None:
-        super().__init__(path, endpoint, methods=list(methods) if methods else None, name=name)
+        from web.auth import guard  # enforcement (issue 9) sits inside the matched route
+
+        super().__init__(path, guard(endpoint, access), methods=list(methods) if methods else None,
+                         name=name or getattr(endpoint, "__name__", None))
         self.access = access
 
 

@@ -24,7 +24,7 @@ from starlette.responses import StreamingResponse
 
 from common import runs
 from common.listener import Listener, State
-from web.permissions import Access, Route
+from web.permissions import Access, Route, workspace_of
 from web.state import AppState
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ CHANNEL = "job_events"
 class EventHub:
     """The process's one listener; ``subscribe(run_id)`` gives a queue that is poked on each event."""
 
-    def __init__(self, url: str, workspace_id: str) -> None:
+    def __init__(self, url: str, workspace_id: str | None = None) -> None:
         self.url = url
         self.workspace_id = workspace_id
         self.connected = asyncio.Event()
@@ -93,7 +93,8 @@ class EventHub:
             event = json.loads(payload)
         except ValueError:
             return
-        if isinstance(event, dict) and event.get("run_id") and event.get("workspace_id") == self.workspace_id:
+        if isinstance(event, dict) and event.get("run_id") and (
+                self.workspace_id is None or event.get("workspace_id") == self.workspace_id):
             self.publish(str(event["run_id"]))
 
 
@@ -116,7 +117,7 @@ async def run_events(request: Request) -> StreamingResponse:
     hub: EventHub = request.app.state.events
     run_id = runs.run_id(request.path_params["run_id"])
     async with state.connection() as conn:
-        await runs.get(conn, state.workspace_id, run_id)  # 404 before the stream starts
+        await runs.get(conn, workspace_of(request), run_id)  # 404 before the stream starts
 
     async def stream() -> AsyncIterator[str]:
         queue = hub.subscribe(run_id)
@@ -126,7 +127,7 @@ async def run_events(request: Request) -> StreamingResponse:
             started = time.monotonic()
             while time.monotonic() - started < MAX_STREAM_SECONDS:
                 async with state.connection() as conn:
-                    row = await runs.get(conn, state.workspace_id, run_id)
+                    row = await runs.get(conn, workspace_of(request), run_id)
                 payload = json.dumps(runs.to_json(row))
                 if payload != last:
                     last = payload

@@ -1,13 +1,16 @@
 """The worker: its claim loop, the wait between claims, its supervised services, and shutdown.
 
-The loop is ``run_once()`` (record what finished, claim up to the free slots of the types we have
-handlers for, start a task per job) plus a thin wait on the first of: a NOTIFY on ``jobs_queued``, the
-poll tick (with jitter), the next delayed job coming due, a slot freeing up, or the stop signal. It never
-claims more jobs than it has free slots. The rest lives in one module each, like River's producer and its
-services: ``executor`` runs one job and records how it ended, ``completer`` batches completions,
-``heartbeat`` keeps leases (on its own connection) and stops handlers whose lease it lost, ``reaper``
-rescues and prunes, ``common.listener`` hears NOTIFYs, ``common.queue`` is every statement. Services run
-as supervised tasks: one that crashes is logged and restarted, never silently lost.
+The loop is ``run_once()`` (record what finished, claim up to the free slots of the types we have handlers
+for, start a task per job) plus a thin wait on the first of: a NOTIFY on ``jobs_queued``, the poll tick
+(with jitter), the next delayed job coming due, a slot freeing up, or the stop signal. It never claims
+more jobs than it has free slots. Slots come in two classes: ``WORKER_CONCURRENCY`` for renders and every
+other type, ``WORKER_LIGHT_CONCURRENCY`` for the light types (PING), claimed by the same statement, so
+that a burst of cheap jobs is taken many at a time and never waits behind renders. The rest lives in one
+module each, like River's producer and its services: ``executor`` runs one job and records how it ended,
+``completer`` batches completions, ``heartbeat`` keeps leases (on its own connection) and stops handlers
+whose lease it lost, ``reaper`` rescues and prunes, ``common.listener`` hears NOTIFYs, ``common.queue`` is
+every statement. Services run as supervised tasks: one that crashes is logged and restarted, never
+silently lost.
 
 Shutdown fits Cloud Run's 10 s: ``SHUTDOWN_GRACE_SECONDS`` (8) for handlers to finish, then at most
 ``SHUTDOWN_TAIL_SECONDS`` (1.2) for everything else, each step cut to what is left (docs/jobs.md).
@@ -36,6 +39,7 @@ from worker.executor import Executor
 from worker.heartbeat import Heartbeat
 from worker.reaper import Reaper
 from worker.registry import Handler
+from worker.scheduler import Scheduler
 from worker.state import Running, WorkerState
 
 log = logging.getLogger(__name__)
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 LINGER_SECONDS = 0.025  # a second look after going idle, for inserts that were committing meanwhile
 DEAF_POLL_SECONDS = 1.0  # the poll when LISTEN hears nothing (a transaction pooler)
 SHUTDOWN_TAIL_SECONDS = 1.2  # after the grace: stop handlers, write completions, give back, close
+REPORT_TYPES = frozenset({"START_RUN", "EXPORT"})  # limited by REPORT_SLOTS
 
 
 def new_worker_id(configured: str | None = None) -> str:
@@ -62,24 +67,32 @@ class Deadline:
 
 class Worker:
     def __init__(self, settings: Settings, database_url: str, handlers: dict[str, Handler],
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, *, light_types: frozenset[str] = frozenset()) -> None:
         self.settings = settings
         self.url = database_url
         self.handlers = handlers
         self.metrics = metrics or Metrics()
         self.worker_id = new_worker_id(settings.worker_id)
         self.concurrency = settings.worker_concurrency
+        self.light_types = frozenset(light_types) & set(handlers)
+        self.light_concurrency = settings.worker_light_concurrency if self.light_types else 0
+        # Renders and exports (seconds of a child process each, up to PDF_MEMORY_MB) take at most
+        # REPORT_SLOTS of the WORKER_CONCURRENCY slots, so that a few huge reports cannot starve every other job.
+        self.report_slots = min(settings.report_slots, self.concurrency)
+        self._other_types = sorted(t for t in handlers if t not in REPORT_TYPES and t not in self.light_types)
+        self._reports_held_back = False
         self.lease = settings.job_lease_seconds
         self.state = WorkerState()
         self.metrics.in_flight.set_function(lambda: len(self.state.running))
         self.store = QueueStore(database_url, self.worker_id, sorted(handlers),
-                                pool_size=4 + min(self.concurrency, 8))
+                                pool_size=4 + min(self.concurrency, 8), light_types=sorted(self.light_types))
         self.pool = self.store.pool  # handlers' tables (ctx.pool), health checks
         self.completer = Completer(self.store, on_written=self._on_completion_written,
                                    on_unstorable=self._on_unstorable)
         self.executor = Executor(self.store, handlers, self.state, self.completer, settings, self.metrics,
                                  on_done=self._on_slot_freed)
         self.heartbeat = Heartbeat(self.store, self.state, self.metrics, lease_seconds=self.lease)
+        self.scheduler = Scheduler(self.pool, self.metrics)
         self.reaper = Reaper(self.store, settings, self.metrics, on_requeued=lambda: self._on_queued("poll"))
         self.listener = Listener(listen_url(settings, database_url),
                                  {"jobs_queued": lambda _: self._on_queued("notify"), "jobs_cancel": self._on_cancel},
@@ -91,11 +104,16 @@ class Worker:
         self._stopping = asyncio.Event()
         self._side_tasks: list[asyncio.Task[None]] = []
         self._marked_waiting = False
+        self._wait_until = 0.0  # monotonic: when the wait computed by the last mark_waiting ends
+        self._notified = False  # a NOTIFY (or poll wake-up) since the last look
+        self._more: set[str] = set()  # slot classes whose last claim filled every free slot: more may wait
+        self._dry = False  # the last claim found fewer due jobs than some class had free slots
 
     # -- wiring -----------------------------------------------------------------------------------------
 
     def _on_queued(self, source: str) -> None:
         self._wake_source = "notify" if source == "notify" else "poll"
+        self._notified = True
         self._wake.set()
 
     def _on_cancel(self, job_id: str) -> None:
@@ -123,6 +141,19 @@ class Worker:
 
     def _on_slot_freed(self) -> None:
         self._slot_freed.set()
+        if self._more or self._reports_held_back:  # a full class (or the report slots) may have room now
+            self._wake.set()
+
+    def _claim_plan(self, limit: int) -> tuple[list[str] | None, int]:
+        """Which slot-class types to claim (None: all) and how many, within the free and the report slots."""
+        reports = sum(1 for r in self.state.running.values() if r.job.type in REPORT_TYPES)
+        report_free = self.report_slots - reports
+        self._reports_held_back = report_free <= 0
+        if report_free >= limit:
+            return None, limit
+        if report_free <= 0:
+            return self._other_types, limit if self._other_types else 0
+        return None, report_free  # a claim of any type that cannot overfill the report slots
 
     @property
     def stopping(self) -> bool:
@@ -150,9 +181,11 @@ class Worker:
                             self._supervise("completer", self.completer.run),
                             self._supervise("heartbeat", self.heartbeat.run),
                             self._supervise("reaper", self.reaper.run)]
-        log.info("worker %s started: concurrency %d, poll every %.1f s, lease %.0f s, handlers %s",
-                 self.worker_id, self.concurrency, self.settings.poll_interval_seconds, self.lease,
-                 ", ".join(sorted(self.handlers)))
+        if self.settings.scheduler_enabled and "START_RUN" in self.handlers:
+            self._side_tasks.append(self._supervise("scheduler", self.scheduler.run))
+        log.info("worker %s started: concurrency %d (+%d for %s), poll every %.1f s, lease %.0f s, handlers %s",
+                 self.worker_id, self.concurrency, self.light_concurrency, ", ".join(sorted(self.light_types)) or "-",
+                 self.settings.poll_interval_seconds, self.lease, ", ".join(sorted(self.handlers)))
         loop = asyncio.create_task(self._loop(), name="worker-claim-loop")
         stop = asyncio.create_task(self._stopping.wait())
         try:
@@ -179,17 +212,20 @@ class Worker:
     async def _loop(self) -> None:
         failures = 0
         while not self.stopping:
-            free = self.concurrency - len(self.state.running)
-            if free <= 0:
+            free = self._free()
+            if free[0] <= 0 and free[1] <= 0:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
                 continue
             self._wake.clear()
             try:
-                claimed = await self.run_once(free)
+                await self.run_once(free)
                 failures = 0
-                if claimed == free:  # the queue may hold more: claim again as soon as there is room
+                if not self._dry:  # the queue may hold more: claim again as soon as there is room
                     await self._mark_busy()
+                    continue
+                if self._more:  # one class is full with more queued, another has room and nothing due
+                    await self._wait_partial()
                     continue
                 log.debug("No jobs found")
                 await self._wait_for_work()
@@ -199,6 +235,28 @@ class Worker:
                 delay = backoff.reconnect_delay(failures)
                 log.warning("cannot claim jobs (%s); retrying in %.2f s", exc, delay)
                 await self._sleep(delay)
+
+    def _free(self) -> tuple[int, int]:
+        """Free slots: (``WORKER_CONCURRENCY`` class, light class)."""
+        running = self.state.running
+        if not self.light_types:
+            return self.concurrency - len(running), 0
+        light = sum(1 for r in running.values() if r.job.type in self.light_types)
+        return self.concurrency - (len(running) - light), self.light_concurrency - light
+
+    async def _wait_partial(self) -> None:
+        """Some slots are full with more jobs queued for them, the others have room and nothing due: wait
+        for one of the full ones to free up (``_on_slot_freed`` wakes us) or a NOTIFY for the idle ones,
+        marked waiting. Marking (and the second look that closes its race) happens once per poll interval
+        or NOTIFY, not once per claim: a drain of light jobs costs one statement per claim."""
+        if not self._marked_waiting or self._notified or time.monotonic() >= self._wait_until:
+            self._notified = False
+            # The next due job of the classes with room: the full class's backlog is due already.
+            idle = self.store.slot_types if "slots" not in self._more else self.store.light_types
+            await self._mark_waiting(idle)
+            if await self.run_once():
+                return
+        await self._sleep(max(0.0, self._wait_until - time.monotonic()))
 
     async def _wait_for_work(self) -> None:
         """Sleep until a NOTIFY, the poll tick or the next due job, having told inserters to wake us.
@@ -222,19 +280,25 @@ class Worker:
         self.metrics.wakeups.labels(source="poll").inc()
 
     async def _sleep(self, timeout: float) -> bool:
-        """Wait for a wake-up or the timeout; True when woken."""
+        """Wait for a wake-up or the timeout; True when woken. (``asyncio.timeout``, not ``wait_for``: no
+        extra task, so that after a slot frees the loop resumes before the completer's own write and takes
+        the completions along with its claim.)"""
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
             return True
         except TimeoutError:
             return False
 
-    async def _mark_waiting(self) -> float:
-        """Ask inserts to NOTIFY us; returns how long to sleep (the poll, or until the next due job)."""
+    async def _mark_waiting(self, types: list[str] | None = None) -> float:
+        """Ask inserts to NOTIFY us; returns how long to sleep (the poll, or until the next due job, of
+        ``types`` when given)."""
         poll = self.poll_seconds * random.uniform(0.9, 1.0)
-        seconds = await self.store.mark_waiting()
+        seconds = await self.store.mark_waiting(types)
         self._marked_waiting = True
-        return poll if seconds is None else max(0.05, min(poll, seconds))
+        timeout = poll if seconds is None else max(0.05, min(poll, seconds))
+        self._wait_until = time.monotonic() + timeout
+        return timeout
 
     async def _mark_busy(self) -> None:
         """Saturated: inserts need not NOTIFY us (we claim again whenever a slot frees)."""
@@ -242,31 +306,51 @@ class Worker:
             await self.store.mark_busy()
             self._marked_waiting = False
 
-    async def run_once(self, limit: int | None = None) -> int:
-        """Record finished jobs, claim up to ``limit`` due jobs (default: the free slots) and start them."""
-        limit = self.concurrency - len(self.state.running) if limit is None else limit
-        if limit <= 0:
+    async def run_once(self, free: tuple[int, int] | None = None) -> int:
+        """Record finished jobs, claim up to the free slots of each class (default: as free now) and start
+        them; returns how many were claimed."""
+        slots, light = self._free() if free is None else free
+        slots, light = max(0, slots), max(0, light)
+        types, slots = self._claim_plan(slots)
+        if slots == 0 and light == 0:
             return 0
         done = self.completer.take()  # finished jobs ride along: one statement, one commit for both
         self.state.claim_seq += 1
         self.state.claims_in_flight += 1
         sent = self.state.now()
+        sent_wall = time.time()
         try:
-            result = await self.store.complete_and_claim(done, limit, self.lease)
+            result = await self.store.complete_and_claim(done, slots, self.lease, types=types,
+                                                         light_limit=light if self.light_types else None)
         except BaseException as exc:
             self.completer.settle(done, None, refused=not _unreachable(exc))
             raise
         finally:
             self.state.claims_in_flight -= 1
+        seen_wall = time.time()
         self.completer.settle(done, result.recorded)
+        got_light = 0
         for job in result.claimed:
-            self._start(job, sent)
+            got_light += job.type in self.light_types
+            self._start(job, sent, sent_wall, seen_wall)
+        self._dry = False
+        for cls, asked, got in (("slots", slots, len(result.claimed) - got_light), ("light", light, got_light)):
+            if asked == 0:
+                continue  # no news about this class
+            if got >= asked:
+                self._more.add(cls)
+            else:
+                self._more.discard(cls)
+                self._dry = True
         return len(result.claimed)
 
-    def _start(self, job: ClaimedJob, claimed_at: float) -> None:
+    def _start(self, job: ClaimedJob, claimed_at: float, sent_wall: float = 0.0, seen_wall: float = 0.0) -> None:
         ctx = JobContext(id=job.id, workspace_id=job.workspace_id, type=job.type, payload=job.payload,
                          attempt=job.attempts, max_attempts=job.max_attempts, created_at=job.created_at,
-                         settings=self.settings, database_url=self.url, pool=self.pool)
+                         settings=self.settings, database_url=self.url, pool=self.pool, metrics=self.metrics)
+        if isinstance(job.payload, dict) and job.payload.get("trace") is True:  # bench/pickup_trace.py
+            ctx.trace.update(claim_now=job.started_at.timestamp(), claim_sent=sent_wall, claim_seen=seen_wall,
+                             dispatched=time.time())
         waited_from = max(job.created_at, job.run_at)
         self.metrics.child(self.metrics.job_wait, job.type).observe(
             max(0.0, (job.started_at - waited_from).total_seconds()))

@@ -14,7 +14,7 @@ from common.metrics import Metrics
 from common.migrate import migrate_when_reachable
 from common.runtime import install_stop_signals
 from worker.health import build_health_app
-from worker.registry import load_handlers
+from worker.registry import load_handlers, load_light_types
 from worker.runner import Worker
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ def build_worker(settings: Settings, url: str, metrics: Metrics | None = None) -
     if db.is_transaction_pooler(listen_url(settings, url)):
         settings = replace(settings, poll_interval_seconds=min(settings.poll_interval_seconds,
                                                                POLL_ONLY_INTERVAL_SECONDS))
-    return Worker(settings, url, load_handlers(settings.handler_modules), metrics)
+    return Worker(settings, url, load_handlers(settings.handler_modules), metrics,
+                  light_types=load_light_types(settings.handler_modules))
 
 
 def warn_about_pooler(settings: Settings, url: str) -> None:

@@ -22,7 +22,7 @@ class ReportGenerator(System):
     database = "bench_reportgen"
     default_concurrency = 4
     tuned_concurrency = 128  # slots = claim batch size; completions ride along with each claim
-    concurrency_note = "WORKER_CONCURRENCY"
+    concurrency_note = "WORKER_CONCURRENCY (PING runs in WORKER_LIGHT_CONCURRENCY slots: 64 at defaults)"
 
     def __init__(self, poll_interval: float = 5.0) -> None:
         self.poll_interval = poll_interval
@@ -38,7 +38,9 @@ class ReportGenerator(System):
         return "TRUNCATE jobs CASCADE"
 
     def worker(self, url: str, concurrency: int, port: int) -> WorkerSpec:
-        env = {"DATABASE_URL": url, "WORKER_CONCURRENCY": str(concurrency), "PORT": str(port),
+        # Tuned: the light slots (PING's) as wide as the rest; at defaults, the worker's own default.
+        light = {"WORKER_LIGHT_CONCURRENCY": str(concurrency)} if concurrency > self.default_concurrency else {}
+        env = {**light, "DATABASE_URL": url, "WORKER_CONCURRENCY": str(concurrency), "PORT": str(port),
                "POLL_INTERVAL_SECONDS": str(self.poll_interval), "LOG_LEVEL": "WARNING",
                "SERVICE_MODE": "worker", "PYTHONPATH": str(REPO)}
         return WorkerSpec([sys.executable, "-m", "worker"], env=env, cwd=REPO, port=port)

@@ -57,3 +57,18 @@ class RenderError(ReportGenError):
             line if isinstance(line, int) else None,
             kind if isinstance(kind, str) and kind in RENDER_ERROR_KINDS else "internal",
         )
+
+
+class ExportRefused(ReportGenError):
+    """A download could not be made within its limits (pages, bytes, time, memory).
+
+    Deterministic for a given report, so the export is not retried: the reason is stored per run and
+    format and shown on the run page, and the download answers 422 ``export_refused`` with it."""
+
+    def __init__(self, message: str, kind: str = "limit") -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = kind
+
+    def to_dict(self) -> dict[str, object]:
+        return {"message": self.message, "kind": self.kind}

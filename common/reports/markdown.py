@@ -74,11 +74,20 @@ def markdown_to_html(markdown: str, charts: Sequence[Chart] = ()) -> tuple[str, 
 
 
 def markdown_with_images(markdown: str, charts: Sequence[Chart]) -> str:
-    """The Markdown download: chart tokens become data-URI SVG images, readable by most viewers."""
-    for chart in charts:
+    """The Markdown download: each chart token becomes a reference image (``![title][chart-1]``) and
+    each chart's data-URI SVG is written once, as a link definition at the end: a token repeated a
+    thousand times costs a thousand short references, not a thousand copies of the SVG."""
+    definitions: list[str] = []
+    for number, chart in enumerate(charts, start=1):
+        if chart.token not in markdown:
+            continue
+        label = f"chart-{number}"
         data = base64.b64encode(chart.svg.encode()).decode()
         alt = chart.title.replace("[", "(").replace("]", ")") or "chart"
-        markdown = markdown.replace(chart.token, f"![{alt}](data:image/svg+xml;base64,{data})")
+        markdown = markdown.replace(chart.token, f"![{alt}][{label}]")
+        definitions.append(f"[{label}]: <data:image/svg+xml;base64,{data}>")
+    if definitions:
+        markdown = markdown.rstrip("\n") + "\n\n" + "\n".join(definitions) + "\n"
     return markdown
 
 

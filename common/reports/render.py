@@ -58,9 +58,13 @@ def render_in_process(body: str, parameters: Mapping[str, Any], *, max_output_ch
     except Exception as exc:  # every template failure ends here, translated for its author
         raise _translate(exc) from None
     html, tables = markdown_to_html(markdown, state.charts)
-    if len(html) > max_output_chars * 4:  # charts add SVG; bound the final document as well
-        raise RenderError("the rendered report is too large", None, "limit")
-    return RenderResult(html=html, markdown=markdown_with_images(markdown, state.charts), tables=tables)
+    final_cap = max_output_chars * 4  # charts add SVG: each output is bounded in its final form
+    if len(html) > final_cap:
+        raise RenderError(f"the rendered report is larger than {final_cap:,} characters", None, "limit")
+    download = markdown_with_images(markdown, state.charts)
+    if len(download) > final_cap:
+        raise RenderError(f"the Markdown download is larger than {final_cap:,} characters", None, "limit")
+    return RenderResult(html=html, markdown=download, tables=tables)
 
 
 def _generate(chunks: Any, max_output_chars: int) -> str:

@@ -10,26 +10,13 @@ because this process ran untrusted code and the parent must not unpickle what it
 from __future__ import annotations
 
 import json
-import math
 import pickle
-import resource
 import sys
 from typing import Any
 
+from common.reports.child import apply_limits
 from common.reports.errors import RenderError
 from common.reports.render import render_in_process
-
-
-def apply_limits(memory_bytes: int, cpu_seconds: float) -> None:
-    """Lower this process's limits; the kernel enforces them even against C code."""
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    spent = used.ru_utime + used.ru_stime
-    soft = math.ceil(spent + cpu_seconds)
-    # Past the soft limit the kernel sends SIGXCPU (fatal), past the hard one SIGKILL.
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))
 
 
 def main() -> int:

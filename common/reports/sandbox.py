@@ -1,7 +1,7 @@
 """Run an untrusted template where limits can be enforced: a short-lived child process.
 
 Jinja's sandbox blocks attribute escapes but bounds neither time nor memory, so every render runs
-in a fresh ``python -m common.reports.render_child`` with:
+in a fresh ``python -m common.reports.render_child`` (started by ``common.reports.child``) with:
 
 - memory: ``RLIMIT_AS`` (address space of the whole render process, interpreter included);
 - CPU: ``RLIMIT_CPU`` (the kernel kills it with SIGXCPU, then SIGKILL);
@@ -10,9 +10,6 @@ in a fresh ``python -m common.reports.render_child`` with:
 - input: template length and dataset cells are checked here before anything starts;
 - no file writes (``RLIMIT_FSIZE`` 0), 32 file descriptors, an environment without secrets.
 
-A fresh interpreter (not fork) is used because the worker is a threaded asyncio process: forking
-it would copy locks held by other threads and its database connections.
-
 Two entry points: ``render_report`` blocks (call it via ``asyncio.to_thread`` or from sync code)
 and ``render_report_async`` awaits the child without blocking the event loop and kills it if the
 awaiting task is cancelled.
@@ -20,25 +17,20 @@ awaiting task is cancelled.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import os
 import pickle
-import signal
-import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from common.reports import child
 from common.reports.datasets import Dataset
 from common.reports.errors import RenderError
 from common.reports.render import RenderResult
 
 log = logging.getLogger(__name__)
-_ROOT = Path(__file__).resolve().parents[2]  # the directory holding the `common` package
+MODULE = "common.reports.render_child"
 
 
 @dataclass(frozen=True)
@@ -59,32 +51,14 @@ DEFAULT_LIMITS = RenderLimits()
 def render_report(body: str, parameters: Mapping[str, Any], limits: RenderLimits = DEFAULT_LIMITS
                   ) -> RenderResult:
     """Render in a limited child process; blocks until it answers. Raises ``RenderError``."""
-    payload = _payload(body, parameters, limits)
-    try:
-        done = subprocess.run(_command(), input=payload, capture_output=True, timeout=limits.wall_seconds,
-                              cwd=_ROOT, env=_environment(), start_new_session=True, check=False)
-    except subprocess.TimeoutExpired:  # run() has killed and reaped the child
-        raise _timeout(limits) from None
-    return _outcome(done.returncode, done.stdout, done.stderr)
+    return _outcome(child.run_child(MODULE, _payload(body, parameters, limits), limits.wall_seconds), limits)
 
 
 async def render_report_async(body: str, parameters: Mapping[str, Any],
                               limits: RenderLimits = DEFAULT_LIMITS) -> RenderResult:
     """Like ``render_report`` but awaitable; never blocks the event loop."""
     payload = _payload(body, parameters, limits)
-    proc = await asyncio.create_subprocess_exec(
-        *_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        cwd=_ROOT, env=_environment(), start_new_session=True)
-    try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(payload), limits.wall_seconds)
-    except TimeoutError:
-        raise _timeout(limits) from None
-    finally:
-        if proc.returncode is None:  # deadline passed or the caller was cancelled
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return _outcome(proc.returncode, stdout, stderr)
+    return _outcome(await child.run_child_async(MODULE, payload, limits.wall_seconds), limits)
 
 
 def _payload(body: str, parameters: Mapping[str, Any], limits: RenderLimits) -> bytes:
@@ -98,35 +72,25 @@ def _payload(body: str, parameters: Mapping[str, Any], limits: RenderLimits) -> 
                          "cpu_seconds": limits.cpu_seconds, "output_chars": limits.output_chars})
 
 
-def _command() -> list[str]:
-    # -E: ignore PYTHON* variables; -s: no user site-packages. cwd=_ROOT makes `common` importable.
-    return [sys.executable, "-E", "-s", "-m", "common.reports.render_child"]
-
-
-def _environment() -> dict[str, str]:
-    """Only what an interpreter needs: the worker's secrets (DATABASE_URL, ...) stay behind."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-
-
-def _timeout(limits: RenderLimits) -> RenderError:
-    return RenderError(f"the report took longer than {limits.wall_seconds:g} s and was stopped", None,
-                       "timeout")
-
-
-def _outcome(returncode: int, stdout: bytes, stderr: bytes) -> RenderResult:
+def _outcome(done: child.ChildExit, limits: RenderLimits) -> RenderResult:
     """Turn the child's answer (or its death) into a result or a ``RenderError``."""
-    if returncode == 0:
+    if done.returncode == 0:
         try:
-            answer = json.loads(stdout)
+            answer = json.loads(done.stdout)
         except ValueError:
             answer = None
         if isinstance(answer, dict) and isinstance(answer.get("error"), dict):
             raise RenderError.from_dict(answer["error"])
         if isinstance(answer, dict) and isinstance(answer.get("result"), dict):
             return RenderResult.from_dict(answer["result"])
-    if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+    kind = child.death_kind(done)
+    if kind == "timeout":
+        raise RenderError(f"the report took longer than {limits.wall_seconds:g} s and was stopped", None,
+                          "timeout")
+    if kind == "cpu":
         raise RenderError("the report used more CPU time than allowed and was stopped", None, "cpu")
-    if b"MemoryError" in stderr:
+    if kind == "memory":
         raise RenderError("the report needed more memory than allowed", None, "memory")
-    log.warning("render process failed: exit %s: %s", returncode, stderr[-2000:].decode(errors="replace"))
-    raise RenderError(f"the render process failed (exit status {returncode})", None, "internal")
+    log.warning("render process failed: exit %s: %s", done.returncode,
+                done.stderr[-2000:].decode(errors="replace"))
+    raise RenderError(f"the render process failed (exit status {done.returncode})", None, "internal")

@@ -23,20 +23,52 @@ SELECT * FROM jobs WHERE workspace_id = %(workspace_id)s AND dedup_key = %(dedup
 SELECT * FROM jobs WHERE id = %(id)s AND workspace_id = %(workspace_id)s;
 
 -- job_list --
--- Newest first, keyset-paginated on (created_at, id); NULL filters mean "any".
+-- Newest first, keyset-paginated on (created_at, id), one query per filter shape (common/jobs.py
+-- list_query picks it): every condition is an index condition even in the generic plan PostgreSQL
+-- switches a prepared statement to after five runs. The former single query with "%(status)s IS NULL
+-- OR status = ..." and "cursor IS NULL OR (created_at, id) < ..." read the status and cursor as filters
+-- in that plan: 1,153 ms for a COMPLETED page at 10 M rows (docs/benchmarks.md). No cursor: the
+-- comparison with ('infinity', max uuid) matches every row and is still an index range.
 SELECT * FROM jobs
 WHERE workspace_id = %(workspace_id)s
-  AND (%(status)s::text IS NULL OR status = %(status)s)
-  AND (%(type)s::text IS NULL OR type = %(type)s)
-  AND (%(before_created_at)s::timestamptz IS NULL
-       OR (created_at, id) < (%(before_created_at)s, %(before_id)s::uuid))
+  AND (created_at, id) < (coalesce(%(before_created_at)s::timestamptz, 'infinity'),
+                          coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- job_list_status --
+SELECT * FROM jobs
+WHERE workspace_id = %(workspace_id)s
+  AND status = %(status)s
+  AND (created_at, id) < (coalesce(%(before_created_at)s::timestamptz, 'infinity'),
+                          coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- job_list_type --
+SELECT * FROM jobs
+WHERE workspace_id = %(workspace_id)s
+  AND type = %(type)s
+  AND (created_at, id) < (coalesce(%(before_created_at)s::timestamptz, 'infinity'),
+                          coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- job_list_status_type --
+SELECT * FROM jobs
+WHERE workspace_id = %(workspace_id)s
+  AND status = %(status)s
+  AND type = %(type)s
+  AND (created_at, id) < (coalesce(%(before_created_at)s::timestamptz, 'infinity'),
+                          coalesce(%(before_id)s::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- job_complete_and_claim --
--- The worker's one statement on the hot path: record finished attempts and claim up to %(limit)s due jobs,
--- in one round trip and one commit. Either part may be empty: %(done)s = '[]' claims only (the pickup
--- path), %(limit)s = 0 completes only (when nothing is left to claim).
+-- The worker's one statement on the hot path: record finished attempts and claim up to %(limit)s due jobs
+-- of %(types)s and up to %(light_limit)s of %(light_types)s (light jobs have their own, larger slot
+-- count: WORKER_LIGHT_CONCURRENCY), in one round trip and one commit. Either part may be empty:
+-- %(done)s = '[]' claims only (the pickup path), both limits 0 complete only (nothing left to claim).
 -- Completions are fenced on (id, attempts, locked_by, IN_PROGRESS): a completion whose lease was lost
 -- matches no row and is simply not returned; each one recorded also gets its job_attempts row. Claims take
 -- only the types this worker has handlers for (%(types)s), the highest priority first, then the oldest
@@ -57,16 +89,28 @@ WITH done AS (
     -- One priority at a time, highest first (job_queued_priorities() yields them in that order and the
     -- nested loop keeps it; LIMIT stops at the first priority that fills the claim): within a priority
     -- the index range ends at the first job not yet due, so delayed jobs are never walked past.
-    SELECT due.id FROM job_queued_priorities() AS prio(priority)
-    CROSS JOIN LATERAL (
-        SELECT id FROM jobs
-        WHERE status = 'QUEUED' AND priority = prio.priority AND run_at <= now()
-          AND type = ANY(%(types)s::text[])
-        ORDER BY run_at, id
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED
-    ) AS due
-    LIMIT %(limit)s
+    -- Two branches, one per slot class; a branch with LIMIT 0 reads nothing.
+    (SELECT due.id FROM job_queued_priorities() AS prio(priority)
+        CROSS JOIN LATERAL (
+            SELECT id FROM jobs
+            WHERE status = 'QUEUED' AND priority = prio.priority AND run_at <= now()
+              AND type = ANY(%(types)s::text[])
+            ORDER BY run_at, id
+            LIMIT %(limit)s
+            FOR UPDATE SKIP LOCKED
+        ) AS due
+        LIMIT %(limit)s)
+    UNION ALL
+    (SELECT due.id FROM job_queued_priorities() AS prio(priority)
+        CROSS JOIN LATERAL (
+            SELECT id FROM jobs
+            WHERE status = 'QUEUED' AND priority = prio.priority AND run_at <= now()
+              AND type = ANY(%(light_types)s::text[])
+            ORDER BY run_at, id
+            LIMIT %(light_limit)s
+            FOR UPDATE SKIP LOCKED
+        ) AS due
+        LIMIT %(light_limit)s)
 ), claimed AS (
     UPDATE jobs AS j
     SET status = 'IN_PROGRESS', attempts = j.attempts + 1, locked_by = %(worker_id)s,

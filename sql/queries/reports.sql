@@ -117,8 +117,15 @@ ORDER BY r.created_at DESC, r.id DESC
 LIMIT %(limit)s;
 
 -- run_get_report --
--- The stored render of a finished run (large: only for reports and exports).
-SELECT r.id, t.name AS template_name, r.status, r.report_html, r.report_markdown, r.report_tables
+-- The stored render of a finished run without its Markdown download (the run page, HTML, CSV, PDF):
+-- the Markdown can be the largest column and only the md download needs it (run_get_markdown).
+SELECT r.id, t.name AS template_name, r.status, r.parameters, r.report_html, r.report_tables
+FROM runs r JOIN templates t ON t.id = r.template_id
+WHERE r.id = %(id)s AND r.workspace_id = %(workspace_id)s;
+
+-- run_get_markdown --
+-- The Markdown download of a finished run (only for format=md).
+SELECT r.id, t.name AS template_name, r.status, r.report_markdown
 FROM runs r JOIN templates t ON t.id = r.template_id
 WHERE r.id = %(id)s AND r.workspace_id = %(workspace_id)s;
 
@@ -191,3 +198,22 @@ LIMIT 1;
 SELECT 'QUEUED' AS status, count(*) AS n FROM jobs WHERE workspace_id = %(workspace_id)s AND status = 'QUEUED'
 UNION ALL
 SELECT 'IN_PROGRESS', count(*) FROM jobs WHERE workspace_id = %(workspace_id)s AND status = 'IN_PROGRESS';
+
+-- run_export_failure_upsert --
+-- An export refused by its limits (deterministic for the run): remembered so that nobody re-queues it.
+INSERT INTO run_export_failures (run_id, format, kind, message)
+VALUES (%(id)s, %(format)s, %(kind)s, %(message)s)
+ON CONFLICT (run_id, format) DO UPDATE
+SET kind = excluded.kind, message = excluded.message, created_at = now();
+
+-- run_export_failure_get --
+SELECT f.format, f.kind, f.message, f.created_at
+FROM run_export_failures f JOIN runs r ON r.id = f.run_id
+WHERE f.run_id = %(id)s AND r.workspace_id = %(workspace_id)s AND f.format = %(format)s;
+
+-- run_export_failures_list --
+-- Every refused download of a run (the run page shows them beside the download links).
+SELECT f.format, f.kind, f.message
+FROM run_export_failures f JOIN runs r ON r.id = f.run_id
+WHERE f.run_id = %(id)s AND r.workspace_id = %(workspace_id)s
+ORDER BY f.format;

@@ -341,7 +341,7 @@ def test_higher_priority_jobs_start_first(api, database_url, services):
     plan = [("low", -10), ("low", -10), ("mid", 0), ("high", 10), ("high", 10), ("top", 100)]
     ids = {post(api, {"type": "PING", "priority": p, "payload": {"name": n}}).json()["id"]: p for n, p in plan}
     assert len(ids) == len(plan)
-    services("worker", database_url, WORKER_CONCURRENCY=1)
+    services("worker", database_url, WORKER_CONCURRENCY=1, WORKER_LIGHT_CONCURRENCY=1)
     wait_for(lambda: all(job(database_url, j)["status"] == "COMPLETED" for j in ids), timeout=20,
              message="every job completed")
     with connect(database_url) as conn:

@@ -114,7 +114,7 @@ def test_jobs_of_a_type_no_worker_handles_stay_queued_counted_and_flagged(databa
 def test_a_job_committed_while_the_worker_went_idle_is_picked_up_at_once(database_url, services):
     """Before: the "does a worker wait?" decision was taken at INSERT; a transaction that inserted while
     the worker was busy and committed after it went idle waited out the whole poll (55.6 s of 60)."""
-    services("worker", database_url, POLL_INTERVAL_SECONDS=60, WORKER_CONCURRENCY=1)
+    services("worker", database_url, POLL_INTERVAL_SECONDS=60, WORKER_CONCURRENCY=1, WORKER_LIGHT_CONCURRENCY=1)
     busy = insert_job(database_url, "PING", '{"sleep_seconds": 2}')
     wait_status(database_url, busy, "IN_PROGRESS", timeout=10)
     with connect(database_url) as writer:

@@ -235,7 +235,11 @@ def test_a_hostile_template_fails_its_run_and_the_worker_stays_healthy(
     assert "Traceback" not in failed["error"]["message"]
     if line is not None:
         assert failed["error"]["line"] == line
-    assert failed["job_status"] == "COMPLETED"  # the template's fault: no retries burnt
+    # The run's failure is committed by the handler, the job's completion a moment later (batched):
+    # wait for the job to settle, then it must be COMPLETED, the template's fault burning no retries.
+    settled = wait_for(lambda: (r := api.get(f"/api/runs/{run['id']}").json())["job_status"] != "IN_PROGRESS"
+                       and r, timeout=30, interval=0.1, message="the run's job to settle")
+    assert settled["job_status"] == "COMPLETED"  # the template's fault: no retries burnt
     assert api.get(f"/api/runs/{run['id']}/report").status_code == 409
     assert system[1].healthy()
     fine = api.post("/api/runs", json={"template_id": _template(api, "fine", []), "parameters": {}}).json()

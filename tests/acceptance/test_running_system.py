@@ -26,6 +26,33 @@ def test_seed_insert_is_completed_and_woken_by_notify(database_url, services):
     assert worker.metric("reportgen_worker_wakeups_total", {"source": "notify"}) > notify_before
 
 
+def test_a_traced_ping_reports_each_step_of_its_pickup_in_order(database_url, services):
+    services("worker", database_url)
+    job_id = insert_job(database_url, payload='{"trace": true}')
+    done = wait_status(database_url, job_id, "COMPLETED", timeout=10)
+    trace = done["result"]["trace"]
+    steps = ["claim_sent", "claim_now", "claim_seen", "dispatched", "handler_entry"]
+    assert set(trace) == set(steps)
+    assert trace["claim_now"] == done["started_at"].timestamp()
+    worker_steps = [trace[s] for s in steps if s != "claim_now"]  # claim_now is the server's clock
+    assert worker_steps == sorted(worker_steps)
+    plain = wait_status(database_url, insert_job(database_url), "COMPLETED", timeout=10)
+    assert "trace" not in plain["result"]
+
+
+def test_light_jobs_have_their_own_slots_and_the_others_keep_their_bound(database_url, services):
+    services("worker", database_url, WORKER_CONCURRENCY=1, WORKER_LIGHT_CONCURRENCY=2)
+    first = insert_job(database_url, "WAIT_FOR_CANCEL")
+    wait_status(database_url, first, "IN_PROGRESS", timeout=10)
+    second = insert_job(database_url, "WAIT_FOR_CANCEL")
+    pings = [insert_job(database_url, "PING", '{"sleep_seconds": 1}') for _ in range(3)]
+    for ping in pings:  # not held behind the one full slot of the other types
+        wait_status(database_url, ping, "COMPLETED", timeout=10)
+    rows = sorted((job(database_url, p) for p in pings), key=lambda r: r["started_at"])
+    assert rows[2]["started_at"] >= min(r["completed_at"] for r in rows[:2]), "two light slots: the third waited"
+    assert job(database_url, second)["status"] == "QUEUED", "WORKER_CONCURRENCY=1 still bounds the rest"
+
+
 def test_poll_picks_up_jobs_when_the_trigger_is_disabled(database_url, services):
     with connect(database_url) as conn:
         conn.execute("ALTER TABLE jobs DISABLE TRIGGER jobs_queued_notify")

@@ -44,7 +44,7 @@ def test_claiming_uses_the_partial_index_with_many_finished_jobs(database_url):
         conn.execute("BEGIN")
         plan = conn.execute("EXPLAIN (FORMAT JSON) " + query("job_complete_and_claim"),
                             {"limit": 10, "worker_id": "explain", "lease_seconds": 30, "done": "[]",
-                             "types": ["PING"]}).fetchone()
+                             "types": ["PING"], "light_types": [], "light_limit": 0}).fetchone()
         conn.execute("ROLLBACK")
     text = str(plan)
     # The partial index holds only the live queue, not the history, and is read in the claim's order.
@@ -58,7 +58,8 @@ def test_heartbeats_are_hot_updates(database_url):
     with connect(database_url) as conn:
         conn.execute("INSERT INTO jobs (workspace_id, type, payload) VALUES (%s, 'PING', '{}')", (WORKSPACE,))
         claimed = conn.execute(query("job_complete_and_claim"), {"limit": 1, "worker_id": "w", "lease_seconds": 30,
-                                                                 "done": "[]", "types": ["PING"]}).fetchall()
+                                                                 "done": "[]", "types": ["PING"], "light_types": [],
+                                                                 "light_limit": 0}).fetchall()
         held = json.dumps([{"id": str(claimed[0]["id"]), "attempts": 1}])
         counts = ("SELECT pg_stat_get_xact_tuples_updated('jobs'::regclass) AS updated, "
                   "pg_stat_get_xact_tuples_hot_updated('jobs'::regclass) AS hot")

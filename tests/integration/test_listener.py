@@ -18,7 +18,10 @@ async def _until(predicate, timeout: float, message: str) -> None:
     assert predicate(), message
 
 
-def test_it_self_tests_hears_notifications_and_reconnects_after_its_connection_is_killed(database_url):
+def test_it_self_tests_hears_notifications_and_reconnects_after_its_connection_is_killed(direct_database_url):
+    """On a session connection (the direct URL, or LISTEN_DATABASE_URL beside a pooler: through a transaction
+    pooler the listener is deaf by design, see test_poolers.py)."""
+    database_url = direct_database_url
     heard: list[str] = []
     states: list[State] = []
     ups: list[int] = []

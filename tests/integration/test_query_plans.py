@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
+from common.jobs import list_query
 from common.sql import query
 from tests.support.databases import WORKSPACE, connect, database_url_for
 
@@ -78,7 +79,10 @@ def _plan(url: str, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
 LIST = {"workspace_id": WORKSPACE, "status": None, "type": None, "limit": 50, "before_created_at": None,
         "before_id": None}
 CURSOR = {"before_created_at": datetime.now(UTC) - timedelta(days=1), "before_id": str(uuid.UUID(int=0))}
-CLAIM = {"done": Jsonb([]), "worker_id": "w", "limit": 8, "lease_seconds": 30, "types": ["PING"]}
+CLAIM = {"done": Jsonb([]), "worker_id": "w", "limit": 8, "lease_seconds": 30, "types": ["PING"],
+         "light_types": [], "light_limit": 0}
+# The worker's claim when PING has its own light slots: the slot branch empty, the light branch claiming.
+LIGHT_CLAIM = {**CLAIM, "types": ["START_RUN", "EXPORT"], "limit": 4, "light_types": ["PING"], "light_limit": 32}
 
 # The statuses whose rows are few: the planner may read them from the partial indexes of the live queue.
 LIVE = {"QUEUED": "jobs_claim_idx", "IN_PROGRESS": "jobs_in_progress_idx"}
@@ -101,6 +105,7 @@ CASES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
     "/metrics job_recent_latency": ("job_recent_latency", {"window_seconds": 300, "limit": 5000},
                                     {"jobs_finished_idx"}),
     "claim": ("job_complete_and_claim", CLAIM, {"jobs_claim_idx"}),
+    "claim with light slots": ("job_complete_and_claim", LIGHT_CLAIM, {"jobs_claim_idx"}),
     "worker_wait next due": ("worker_wait", {"worker_id": "w", "types": ["PING"]}, {"jobs_claim_idx"}),
     "rescue": ("job_rescue_expired", {"limit": 100, "delays": [2.0, 4.0]}, {"jobs_in_progress_idx"}),
     "prune": ("job_prune_finished", {"retention_seconds": 86400, "limit": 5000}, {"jobs_finished_idx"}),
@@ -110,6 +115,8 @@ CASES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_each_query_reads_an_index_not_the_table(big_url: str, case: str) -> None:
     name, params, indexes = CASES[case]
+    if name == "job_list":  # the variant the code runs for these filters
+        name = list_query(params["status"], params["type"])
     nodes = _plan(big_url, name, params)
     seq = [n for n in nodes if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "jobs"]
     assert not seq, f"{case}: sequential scan of jobs: {seq}"
@@ -128,7 +135,11 @@ def test_the_claim_takes_due_jobs_by_priority_past_delayed_higher_ones(big_url: 
         rows = conn.execute(query("job_complete_and_claim"), {**CLAIM, "limit": 3}).fetchall()
         wait = conn.execute(query("worker_wait"), {"worker_id": "w", "types": ["PING"]}).fetchone()
         conn.execute("ROLLBACK")
+        conn.execute("BEGIN")
+        light = conn.execute(query("job_complete_and_claim"), {**LIGHT_CLAIM, "light_limit": 3}).fetchall()
+        conn.execute("ROLLBACK")
     assert [r["payload"]["n"] for r in rows] == ["p10-due", "p5-old", "p5-new"]
+    assert [r["payload"]["n"] for r in light] == ["p10-due", "p5-old", "p5-new"], "the same order in light slots"
     assert wait["seconds"] < 0, "due jobs of priority 5 and 0 are waiting: the next due time is in the past"
 
 

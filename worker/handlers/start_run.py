@@ -14,6 +14,8 @@ Outcomes, and why:
 
 Idempotent under at-least-once delivery: a run that is already final is left alone; a repeated attempt
 re-renders and overwrites the same row; the PDF export is enqueued with a dedup key.
+A run a schedule made gets its DELIVER jobs (one per recipient) in the transaction that finishes it, so
+a crash between finishing and delivering loses no delivery (common/deliveries.py).
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from common import jobs, runs
+from common import deliveries, jobs, runs
 from common.errors import ValidationError
-from common.jobs import NewJob
 from common.reports import RenderError, render_report_async
 from common.sql import query
 from worker.context import JobContext
@@ -38,6 +39,7 @@ async def _fail(ctx: JobContext, run_id: str, error: dict[str, Any]) -> dict[str
     async with ctx.pool.connection() as conn, conn.transaction():
         await conn.execute(query("run_fail"), {"id": run_id, "workspace_id": ctx.workspace_id,
                                                "error": json.dumps(error)})  # text; the column casts it
+        await deliveries.enqueue_for_run(conn, ctx.workspace_id, run_id)  # a failure notice, if scheduled
         await _notify(conn, ctx, run_id, "FAILED")
     return {"run_id": run_id, "run_status": "FAILED", "error": error}
 
@@ -78,8 +80,8 @@ async def start_run(ctx: JobContext) -> dict[str, Any]:
             "id": run_id, "workspace_id": ctx.workspace_id, "html": data["html"], "markdown": data["markdown"],
             "tables": json.dumps(data["tables"])})
         if await cur.fetchone() is not None:
-            await jobs.enqueue(conn, ctx.workspace_id, NewJob(
-                type="EXPORT", payload={"run_id": run_id, "format": "pdf"}, dedup_key=f"export:{run_id}:pdf"))
+            await jobs.enqueue(conn, ctx.workspace_id, runs.export_job(run_id, "pdf", ctx.settings))
+            await deliveries.enqueue_for_run(conn, ctx.workspace_id, run_id)  # if a schedule made the run
         await _notify(conn, ctx, run_id, "COMPLETED")
     return {"run_id": run_id, "run_status": "COMPLETED", "html_chars": len(data["html"]),
             "tables": len(data["tables"])}

@@ -67,9 +67,9 @@ def test_a_render_after_hostile_ones_is_unharmed() -> None:
 def test_render_process_sees_no_secrets_of_the_worker(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgresql://secret@db/prod")
     # The sandbox gives no way to read the environment; check the child's environment directly.
-    from common.reports import sandbox
+    from common.reports import child
 
-    assert "DATABASE_URL" not in sandbox._environment()
+    assert "DATABASE_URL" not in child.environment()
 
 
 def test_syntax_error_reports_the_template_line() -> None:
