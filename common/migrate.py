@@ -5,6 +5,12 @@ upgrade an existing one (a test builds one database each way and compares them).
 in ``schema_migrations`` with its checksum. A web and a worker starting at the same moment both call
 ``migrate()``: the advisory lock makes the second wait, then find nothing left to do.
 
+The lock is transaction-level (``pg_advisory_xact_lock``) and every migration runs inside that one
+transaction, so it holds through a transaction-mode pooler (PgBouncer, Supabase's port 6543) too: the
+pooler keeps a transaction on one server connection from BEGIN to COMMIT. A session lock there would be
+taken on whichever server connection the statement landed on and never released on it
+(``tests/integration/test_migrations.py`` runs concurrent migrations through a real PgBouncer).
+
 Run it with ``python -m common.migrate`` or ``reportgen migrate``.
 """
 
@@ -66,6 +72,7 @@ def migrate(url: str, default_workspace_id: str | None = None) -> list[str]:
     """Bring the database at ``url`` to the current schema; returns the versions applied now."""
     with db.connect(url, autocommit=False, application_name="report-generator-migrate") as conn, \
             db.translate_errors():
+        # Transaction-level: released by the COMMIT below, on the server connection that took it.
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))
         conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
                             version text PRIMARY KEY, checksum text NOT NULL,

@@ -6,9 +6,13 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from common.migrate import expected_versions, migrate
+import psycopg
+
+from common.db import libpq_url
+from common.migrate import MIGRATION_LOCK_ID, expected_versions, migrate
 from tests.support.databases import WORKSPACE, connect
-from tests.support.processes import ROOT
+from tests.support.pgbouncer import PgBouncer
+from tests.support.processes import ROOT, wait_for
 
 CATALOG = {
     "columns": """SELECT table_name, column_name, data_type, is_nullable, column_default
@@ -79,3 +83,35 @@ def test_edited_baseline_files_are_applied_again(empty_database_url, monkeypatch
     assert migrate(empty_database_url, WORKSPACE) == ["0000_schema", "0000_triggers"]
     with connect(empty_database_url) as conn:
         assert conn.execute("SELECT to_regclass('added_later') AS t").fetchone()["t"] is not None
+
+
+def _advisory_locks(url: str) -> list[dict]:
+    with connect(url) as conn:
+        return conn.execute("SELECT granted FROM pg_locks WHERE locktype = 'advisory'").fetchall()
+
+
+def test_migrations_through_a_transaction_pooler_serialise(empty_database_url, database_url, pgbouncer: PgBouncer):
+    """Through PgBouncer in transaction mode a session advisory lock is taken on whichever server
+    connection the statement lands on and never released on it; the migration's lock is the
+    transaction-level kind, held by the one migration transaction, which the pooler keeps on one server
+    connection from BEGIN to COMMIT."""
+    pooled = pgbouncer.url_for(empty_database_url)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: migrate(pooled, WORKSPACE), range(4)))
+    assert sorted(len(applied) for applied in results) == [0, 0, 0, len(expected_versions())]
+    assert schema_of(empty_database_url) == _without_test_tables(schema_of(database_url))
+    assert _advisory_locks(empty_database_url) == [], "no lock is left behind on a pooled server connection"
+
+
+def test_a_migration_through_a_transaction_pooler_waits_for_the_lock_holder(empty_database_url,
+                                                                            pgbouncer: PgBouncer):
+    pooled = pgbouncer.url_for(empty_database_url)
+    with psycopg.connect(libpq_url(pooled), prepare_threshold=None) as holder, ThreadPoolExecutor(1) as pool:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_ID,))  # in an open transaction
+        waiting = pool.submit(migrate, pooled, WORKSPACE)
+        wait_for(lambda: any(not r["granted"] for r in _advisory_locks(empty_database_url)), timeout=15,
+                 message="the migration to wait on the lock held through the pooler")
+        assert not waiting.done()
+        holder.rollback()
+        assert set(waiting.result(timeout=60)) == expected_versions()
+    assert _advisory_locks(empty_database_url) == []
