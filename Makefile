@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-db test-pgbouncer lint bench bench-smoke install clean
+.PHONY: run test test-db test-pgbouncer lint bench bench-smoke install clean editor
 
 install: $(STAMP)
 
@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml constraints.txt
 ## Serve web + worker on http://127.0.0.1:8000 (embedded PostgreSQL under .data/ unless DATABASE_URL is set).
 run: install
 	$(VENV)/bin/reportgen serve --dev
+
+## Rebuild the committed editor bundle web/static/editor.js (needs Node.js >= 18 and npm; `make run` does not).
+editor: install
+	cd web/editor && npm ci --no-audit --no-fund && npm run build
+	$(PY) -m web.editor_bundle
 
 ## The whole suite: lint, unit, integration (real PostgreSQL) and acceptance (real processes).
 test: install

@@ -19,6 +19,7 @@ from common.metrics import Metrics
 from common.migrate import migrate_when_reachable
 from web import (
     api_jobs,
+    api_preview,
     api_reports,
     api_runs,
     api_schedules,
@@ -64,8 +65,8 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
             await pool.close(timeout=3.0)
 
     routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
-              *api_templates.ROUTES, *api_runs.ROUTES, *api_schedules.ROUTES, *api_reports.ROUTES, *sse.ROUTES,
-              *csrf.ROUTES,
+              *api_preview.ROUTES, *api_templates.ROUTES, *api_runs.ROUTES, *api_schedules.ROUTES,
+              *api_reports.ROUTES, *sse.ROUTES, *csrf.ROUTES,
               *pages_templates.ROUTES, *pages_runs.ROUTES,
               Mount("/static", StaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -8,21 +8,24 @@ Errors come back beside each field (the same per-field messages as the JSON API'
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from common import report_datasets, report_templates, runs
+from common import report_datasets, report_templates, runs, template_preview
 from common.errors import Conflict, ValidationError
 from common.report_templates import TemplateInput
+from common.reports.reference import reference
 from common.runs import Upload
 from web import csrf
 from web.api_runs import file_bytes, read_multipart
 from web.api_templates import template_id
 from web.page_render import page
 from web.permissions import Access, Route, workspace_of
+from web.security import csp_with_style_nonce
 from web.state import AppState
 
 NEW_BODY = """# {{ title }}
@@ -67,9 +70,25 @@ async def _editor(request: Request, template: dict[str, Any] | None, data: dict[
         data = {**source, "parameters": source["parameters"]}
     params_text = data["parameters"] if isinstance(data["parameters"], str) else json.dumps(
         data["parameters"], indent=2)
-    return await page(request, "template_edit.html", {"template": template, "data": data,
-                                                      "parameters_text": params_text, "errors": errors or {}},
-                      status_code=status_code)
+    samples = {k: str(v) for k, v in ((template or {}).get("sample_datasets") or {}).items()}
+    state: AppState = request.app.state.rg
+    async with state.connection() as conn:
+        columns = await template_preview.sample_columns(conn, workspace_of(request), samples)
+    entries = reference()
+    editor_data = {
+        "template_id": str(template["id"]) if template else None, "samples": samples, "columns": columns,
+        "filters": [e.to_dict() for e in entries if e.kind in ("filter", "jinja filter")],
+        "helpers": [e.to_dict() for e in entries if e.kind == "helper"],
+        "parameters": [p.get("name") for p in data["parameters"] if isinstance(p, dict)]
+        if isinstance(data["parameters"], list) else [],
+        "builder": False}
+    nonce = secrets.token_urlsafe(18)
+    response = await page(request, "template_edit.html", {
+        "template": template, "data": data, "parameters_text": params_text, "errors": errors or {},
+        "editor_data": editor_data, "reference": entries, "columns": columns, "style_nonce": nonce},
+        status_code=status_code)
+    response.headers["Content-Security-Policy"] = csp_with_style_nonce(nonce)
+    return response
 
 
 async def new_page(request: Request) -> Response:
