@@ -84,7 +84,11 @@ def test_newcomer_writes_a_template_runs_it_and_downloads_the_pdf(database_url: 
 
     page.click("text=New template")
     page.fill("#name", "Browser sales")
-    page.fill("#body", BODY)
+    # The body is edited in CodeMirror (web/static/editor.js), which keeps the hidden #body textarea in step.
+    page.wait_for_selector(".cm-editor .cm-content")
+    page.evaluate("body => { const v = window.reportgenEditor;"
+                  " v.dispatch({changes: {from: 0, to: v.state.doc.length, insert: body}}); }", BODY)
+    assert page.input_value("#body") == BODY
     page.fill("#parameters", PARAMETERS)
     page.click("button[value=save]")
     page.click("text=Run this template")
