@@ -8,8 +8,6 @@ second delivery. Retries use the queue's own backoff (``RETRY_BACKOFF_SECONDS``,
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +15,7 @@ from psycopg import AsyncConnection
 
 from common import jobs
 from common.jobs import NewJob
+from common.rows import row_to_json
 from common.sql import query
 
 DELIVER_ATTEMPTS = 5  # 1 + 4 retries: with the default 2 s base, about a minute of backoff in all
@@ -59,11 +58,4 @@ async def list_for_schedule(conn: AsyncConnection, workspace_id: str, schedule_i
 
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, dt.datetime):
-            value = value.isoformat()
-        elif isinstance(value, uuid.UUID):
-            value = str(value)
-        out[key] = value
-    return out
+    return row_to_json(row, omit=())

@@ -23,6 +23,7 @@ from common.config import Settings
 from common.errors import Conflict, NotFound, ValidationError
 from common.jobs import NewJob
 from common.reports import Dataset, Parameter, validate_declarations, validate_parameters
+from common.rows import row_to_json
 from common.sql import query
 
 FINAL = ("COMPLETED", "FAILED", "CANCELLED")
@@ -170,15 +171,7 @@ def run_id(raw: str) -> str:
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """The API's view of a run, with links to its report in every format."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if key == "workspace_id":
-            continue
-        if isinstance(value, dt.datetime):
-            value = value.isoformat()
-        elif isinstance(value, uuid.UUID):
-            value = str(value)
-        out[key] = value
+    out = row_to_json(row)
     out["exports"] = list(row.get("exports") or [])
     out["links"] = {"self": f"/api/runs/{out['id']}", "events": f"/api/runs/{out['id']}/events",
                     "page": f"/runs/{out['id']}"}

@@ -21,6 +21,7 @@ from psycopg.types.json import Jsonb
 
 from common import db, runs
 from common.errors import AppError, NotFound, ValidationError
+from common.rows import row_to_json
 from common.schedule_times import cron_expression, next_fire, next_fires, zone
 from common.sql import query
 
@@ -225,16 +226,7 @@ async def list_fires(conn: AsyncConnection, workspace_id: str, ident: str, limit
 
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if key == "workspace_id":
-            continue
-        if isinstance(value, dt.datetime):
-            value = value.isoformat()
-        elif isinstance(value, uuid.UUID):
-            value = str(value)
-        out[key] = value
+    out = row_to_json(row)
     if "id" in out and "cron" in out:
-        out["links"] = {"self": f"/api/schedules/{out['id']}", "page": f"/schedules/{out['id']}",
-                        "deliveries": f"/api/schedules/{out['id']}/deliveries"}
+        out["links"] = {"self": f"/api/schedules/{out['id']}", "deliveries": f"/api/schedules/{out['id']}/deliveries"}
     return out
