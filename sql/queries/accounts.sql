@@ -48,3 +48,76 @@ WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at < now() - interval '
 UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
 WHERE id = %(id)s OR token_hash = %(token_hash)s
 RETURNING id, name, revoked_at;
+
+-- session_create --
+-- A signed-in browser: the cookie's sha256, its workspace, an absolute expiry; idle expiry is checked
+-- against last_seen_at when the session is used.
+INSERT INTO sessions (token_hash, user_id, workspace_id, expires_at)
+VALUES (%(token_hash)s, %(user_id)s, %(workspace_id)s, now() + make_interval(secs => %(max_seconds)s))
+RETURNING id, user_id, workspace_id, expires_at;
+
+-- session_authenticate --
+-- The principal behind a session cookie: not revoked, within both expiries, its user still a member of
+-- the session's workspace.
+SELECT s.id, s.user_id, s.workspace_id, m.role, s.last_seen_at, u.email, u.display_name
+FROM sessions s
+JOIN memberships m ON m.user_id = s.user_id AND m.workspace_id = s.workspace_id
+JOIN users u ON u.id = s.user_id
+WHERE s.token_hash = %(token_hash)s AND s.revoked_at IS NULL AND s.expires_at > now()
+  AND s.last_seen_at > now() - make_interval(secs => %(idle_seconds)s);
+
+-- session_touch --
+-- last_seen_at (the idle clock), written at most once a minute per session.
+UPDATE sessions SET last_seen_at = now()
+WHERE id = %(id)s AND last_seen_at < now() - interval '1 minute';
+
+-- session_revoke --
+-- Sign-out: the session ends server-side (the cookie alone no longer opens anything).
+UPDATE sessions SET revoked_at = coalesce(revoked_at, now()) WHERE token_hash = %(token_hash)s
+RETURNING id, user_id;
+
+-- sessions_revoke_others --
+-- After a password change: every other session of the user ends.
+UPDATE sessions SET revoked_at = now()
+WHERE user_id = %(user_id)s AND revoked_at IS NULL AND id IS DISTINCT FROM %(keep_id)s;
+
+-- session_switch_workspace --
+-- The switcher: the session acts in another workspace the user belongs to (NULL when not a member).
+UPDATE sessions s SET workspace_id = m.workspace_id
+FROM memberships m
+WHERE s.id = %(id)s AND m.user_id = s.user_id AND m.workspace_id = %(workspace_id)s
+RETURNING s.workspace_id, m.role;
+
+-- memberships_of_user --
+-- The workspaces a user belongs to, for the switcher.
+SELECT m.workspace_id, w.name, m.role
+FROM memberships m JOIN workspaces w ON w.id = m.workspace_id
+WHERE m.user_id = %(user_id)s ORDER BY w.name, m.workspace_id;
+
+-- invite_create --
+-- A one-time link to set a password and sign in (an admin's invite, or `reportgen users create` and
+-- `make run` without a password). Only its sha256 is kept.
+INSERT INTO invites (token_hash, user_id, workspace_id, expires_at)
+VALUES (%(token_hash)s, %(user_id)s, %(workspace_id)s, now() + make_interval(secs => %(valid_seconds)s))
+RETURNING id, user_id, workspace_id, expires_at;
+
+-- invite_get --
+-- A live link (unused, unexpired) with its user, for the set-password page.
+SELECT i.id, i.user_id, i.workspace_id, i.expires_at, u.email, u.display_name
+FROM invites i JOIN users u ON u.id = i.user_id
+WHERE i.token_hash = %(token_hash)s AND i.used_at IS NULL AND i.expires_at > now();
+
+-- invite_use --
+-- Spend the link: exactly one request can (the row lock makes a second concurrent use find used_at set).
+UPDATE invites SET used_at = now()
+WHERE token_hash = %(token_hash)s AND used_at IS NULL AND expires_at > now()
+RETURNING id, user_id, workspace_id;
+
+-- user_set_password --
+UPDATE users SET password_hash = %(password_hash)s WHERE id = %(id)s RETURNING id, email;
+
+-- user_by_id --
+SELECT id, email, display_name, password_hash, created_at FROM users WHERE id = %(id)s;
+
+-- users_count --
+SELECT count(*) AS n FROM users;

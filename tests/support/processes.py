@@ -48,6 +48,7 @@ class Service:
     log_dir: Path = field(default_factory=lambda: Path(os.environ.get("TMPDIR", "/tmp")))
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    tokens: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -69,10 +70,18 @@ class Service:
                      f"log: {self.log_path}")
         return self
 
-    def client(self, *, timeout: float = 30) -> httpx.Client:
+    def client(self, *, timeout: float = 30, role: str | None = "admin", token: str | None = None) -> httpx.Client:
         """An HTTP client for this service's API. Every test that calls the web's API goes through here,
-        so that credentials (sign-in, API tokens) are added in one place."""
-        return httpx.Client(base_url=self.base_url, timeout=timeout)
+        so credentials are added in one place: an API token of a ``role`` member of the default workspace
+        (made once per service and role), or ``token``; ``role=None`` for an anonymous client."""
+        headers = {}
+        if token is None and role is not None:
+            from tests.support.accounts import api_token
+
+            token = self.tokens.get(role) or self.tokens.setdefault(role, api_token(self.database_url, role))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        return httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     def healthy(self) -> bool:
         assert self.process is not None
