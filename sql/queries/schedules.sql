@@ -141,11 +141,8 @@ LIMIT %(limit)s;
 -- run_export_get_data --
 SELECT data, filename, media_type FROM run_exports WHERE run_id = %(run_id)s AND format = %(format)s;
 
--- users_table_present --
--- The users table arrives with accounts (issue 9); until then owners have no address to tell.
-SELECT to_regclass('public.users') IS NOT NULL AS present;
-
 -- user_email --
+-- A schedule owner's address, for the notice of a failed delivery.
 SELECT email FROM users WHERE id = %(id)s;
 
 -- delivery_failed_of_fire --

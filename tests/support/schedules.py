@@ -31,14 +31,15 @@ def make_template(url: str, body: str = BODY, parameters: list[dict[str, Any]] |
 def make_schedule(url: str, template_id: str, *, cron: str = "* * * * *", timezone: str = "UTC",
                   next_fire_at: dt.datetime, emails: list[str] | None = None, webhooks: list[str] | None = None,
                   parameters: dict[str, Any] | None = None, secret: str = "whsec_test", enabled: bool = True,
-                  workspace: str = WORKSPACE) -> str:
+                  workspace: str = WORKSPACE, owner_id: str | None = None) -> str:
     with connect(url) as conn:
         row = conn.execute(
             "INSERT INTO schedules (workspace_id, template_id, parameters, cron, timezone, emails, webhooks, "
-            "enabled, webhook_secret, next_fire_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            "enabled, webhook_secret, next_fire_at, owner_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "RETURNING id",
             (workspace, template_id, Jsonb(parameters or {"region": "west"}), cron, timezone,
              emails if emails is not None else ["a@example.com"], webhooks or [], enabled, secret,
-             next_fire_at)).fetchone()
+             next_fire_at, owner_id)).fetchone()
     assert row is not None
     return str(row["id"])
 
