@@ -93,6 +93,4 @@ def may(request: Request, access: Access) -> bool:
     """Whether this request's principal could use a route needing ``access`` (pages hide the forms a
     viewer cannot post; the route's own guard is what refuses them)."""
     principal = getattr(request.state, "principal", None)
-    if principal is None:
-        return not request.app.state.rg.settings.auth_required  # anonymous acts as the default workspace
-    return role_allows(principal.role, access)
+    return principal is not None and role_allows(principal.role, access)

@@ -37,7 +37,7 @@ def _schedule(url: str, ident: str) -> dict[str, Any] | None:
 def test_an_editor_creates_edits_pauses_runs_and_deletes_through_the_forms(database_url: str, services: Any) -> None:
     web: Service = services("web", database_url)
     template = make_template(database_url)
-    with web.client(role="editor") as editor:
+    with web.session_client(role="editor") as editor:
         token = _token(editor, f"/templates/{template}")
         bad = editor.post(f"/templates/{template}/schedules", data={
             "csrf_token": token, "cron": "61 * * * *", "timezone": "Europe/Berlin", "emails": "boss@example.com"})
@@ -83,27 +83,31 @@ def test_an_editor_creates_edits_pauses_runs_and_deletes_through_the_forms(datab
         assert editor.get(path).status_code == 404
 
 
+def _every_form(client: httpx.Client, template: str, ident: str, token: str) -> list[httpx.Response]:
+    mine = {"emails": "viewer@example.com"}
+    return [client.post(f"/templates/{template}/schedules", data={"csrf_token": token, "cron": "@daily", **mine}),
+            client.post(f"/schedules/{ident}", data={"csrf_token": token, "cron": "* * * * *", **mine}),
+            *[client.post(f"/schedules/{ident}/{action}", data={"csrf_token": token})
+              for action in ("pause", "resume", "run-now", "delete")]]
+
+
 def test_viewers_see_schedules_but_every_form_is_refused(database_url: str, services: Any) -> None:
     web: Service = services("web", database_url)
     template = make_template(database_url)
     ident = make_schedule(database_url, template, cron="0 9 * * 1", next_fire_at=dt.datetime.now(dt.UTC)
                           + dt.timedelta(days=1), emails=["team@example.com"])
-    with web.client(role="viewer") as viewer:
+    with web.session_client(role="viewer") as viewer:
         page = viewer.get(f"/templates/{template}").text
         assert f'href="/schedules/{ident}"' in page and "0 9 * * 1" in page
         assert f'action="/templates/{template}/schedules"' not in page and "/run-now" not in page
         shown = viewer.get(f"/schedules/{ident}").text
+        assert "team@example.com" in shown and "Fires and runs" in shown and 'id="run-now"' not in shown
         token = viewer.cookies.get("rg_csrf")  # a valid token: viewers' pages have no schedule forms to carry it
         assert token and TOKEN.search(page)
-        assert "team@example.com" in shown and "Fires and runs" in shown and 'id="run-now"' not in shown
-        refused = [
-            viewer.post(f"/templates/{template}/schedules", data={"csrf_token": token, "cron": "@daily",
-                                                                  "emails": "viewer@example.com"}),
-            viewer.post(f"/schedules/{ident}", data={"csrf_token": token, "cron": "* * * * *",
-                                                     "emails": "viewer@example.com"}),
-            *[viewer.post(f"/schedules/{ident}/{action}", data={"csrf_token": token})
-              for action in ("pause", "resume", "run-now", "delete")]]
-        assert [r.status_code for r in refused] == [403] * 6
+        assert [r.status_code for r in _every_form(viewer, template, ident, token)] == [403] * 6
+    with web.client(role="viewer") as api_viewer:  # a viewer's API token: no CSRF needed, still refused
+        assert api_viewer.get(f"/schedules/{ident}").status_code == 200
+        assert [r.status_code for r in _every_form(api_viewer, template, ident, "")] == [403] * 6
     row = _schedule(database_url, ident)
     assert row is not None and row["enabled"] and row["emails"] == ["team@example.com"]
     with connect(database_url) as conn:
@@ -117,7 +121,7 @@ def test_another_workspaces_schedule_is_not_found(database_url: str, services: A
     theirs = make_schedule(database_url, make_template(database_url, workspace=other), workspace=other,
                            next_fire_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
     ours = make_template(database_url)
-    with web.client(role="editor") as editor:
+    with web.session_client(role="editor") as editor:
         token = _token(editor, f"/templates/{ours}")
         assert editor.get(f"/schedules/{theirs}").status_code == 404
         assert editor.get(f"/schedules/{uuid.uuid4()}").status_code == 404
