@@ -96,12 +96,27 @@ def test_viewers_see_schedules_but_every_form_is_refused(database_url: str, serv
     template = make_template(database_url)
     ident = make_schedule(database_url, template, cron="0 9 * * 1", next_fire_at=dt.datetime.now(dt.UTC)
                           + dt.timedelta(days=1), emails=["team@example.com"])
+    with connect(database_url) as conn:  # what an outage and a broken receiver leave behind
+        conn.execute("INSERT INTO schedule_fires (schedule_id, workspace_id, fire_at, outcome) "
+                     "SELECT id, workspace_id, '2026-11-30 08:00+00', 'SKIPPED' FROM schedules")
+        conn.execute("INSERT INTO schedule_fires (schedule_id, workspace_id, fire_at, outcome, error) "
+                     "SELECT id, workspace_id, '2026-12-01 08:00+00', 'FAILED', 'template t1 is archived' "
+                     "FROM schedules")
+        conn.execute("INSERT INTO deliveries (workspace_id, schedule_id, fire_id, fire_at, channel, recipient, "
+                     "status, attempts, last_error) SELECT workspace_id, schedule_id, id, fire_at, 'email', "
+                     "'team@example.com', 'FAILED', 5, 'SMTP mail.example:25: refused' FROM schedule_fires "
+                     "WHERE outcome = 'FAILED'")
     with web.session_client(role="viewer") as viewer:
         page = viewer.get(f"/templates/{template}").text
         assert f'href="/schedules/{ident}"' in page and "0 9 * * 1" in page
         assert f'action="/templates/{template}/schedules"' not in page and "/run-now" not in page
         shown = viewer.get(f"/schedules/{ident}").text
         assert "team@example.com" in shown and "Fires and runs" in shown and 'id="run-now"' not in shown
+        assert 'class="fire SKIPPED"' in shown and "Mon 2026-11-30 08:00 UTC" in shown
+        assert 'class="fire FAILED"' in shown and "template t1 is archived" in shown
+        failed = shown[shown.index('class="delivery FAILED"'):]
+        assert "team@example.com" in failed and ">FAILED<" in failed and "<td>5" in failed
+        assert "SMTP mail.example:25: refused" in failed
         token = viewer.cookies.get("rg_csrf")  # a valid token: viewers' pages have no schedule forms to carry it
         assert token and TOKEN.search(page)
         assert [r.status_code for r in _every_form(viewer, template, ident, token)] == [403] * 6
@@ -111,7 +126,7 @@ def test_viewers_see_schedules_but_every_form_is_refused(database_url: str, serv
     row = _schedule(database_url, ident)
     assert row is not None and row["enabled"] and row["emails"] == ["team@example.com"]
     with connect(database_url) as conn:
-        assert conn.execute("SELECT count(*) AS n FROM schedule_fires").fetchone()["n"] == 0  # type: ignore[index]
+        assert conn.execute("SELECT count(*) AS n FROM schedule_fires").fetchone()["n"] == 2  # type: ignore[index]
         assert conn.execute("SELECT count(*) AS n FROM schedules").fetchone()["n"] == 1  # type: ignore[index]
 
 

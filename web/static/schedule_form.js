@@ -2,6 +2,7 @@
 // The server computes them (GET /api/schedules/preview, in the schedule's zone, with the scheduler's own
 // daylight-saving rules); this file only asks, a moment after the typing stops, and shows the answer.
 // Answers that arrive out of order are dropped: only the latest question's answer is shown.
+// Forms marked data-confirm (delete) ask before they post.
 // (A static file: the CSP allows no inline script.)
 (function () {
   "use strict";
@@ -61,4 +62,10 @@
   }
 
   Array.prototype.forEach.call(document.querySelectorAll("form[data-schedule-form]"), attach);
+  // Deleting asks first (without script the form simply posts).
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
+    form.addEventListener("submit", function (e) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { e.preventDefault(); }
+    });
+  });
 }());
