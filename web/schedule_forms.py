@@ -24,7 +24,8 @@ from common.schedule_times import zone
 from web.permissions import Access, may, workspace_of
 
 DEFAULT_CRON = "0 8 * * 1"
-SPLIT = re.compile(r"[\s,;]+")
+EMAILS_SPLIT = re.compile(r"[\s,;]+")  # "a@x.org, b@y.org" works as well as one per line
+URLS_SPLIT = re.compile(r"\s+")  # a URL may hold commas and semicolons, never white space
 
 
 @functools.cache
@@ -33,8 +34,8 @@ def zones() -> list[str]:
     return sorted(z for z in zoneinfo.available_timezones() if "/" in z or z == "UTC")
 
 
-def _recipients(raw: object) -> list[str]:
-    return [part for part in SPLIT.split(str(raw or "")) if part]
+def _recipients(raw: object, split: re.Pattern[str]) -> list[str]:
+    return [part for part in split.split(str(raw or "")) if part]
 
 
 def body_from_form(form: FormData, template: Mapping[str, Any], base_formats: list[str] | None = None,
@@ -55,7 +56,8 @@ def body_from_form(form: FormData, template: Mapping[str, Any], base_formats: li
         formats.insert(0, "pdf")
     return {"parameters": {k: v for k, v in parameters.items() if v != ""},
             "cron": str(form.get("cron") or ""), "timezone": str(form.get("timezone") or "UTC").strip(),
-            "emails": _recipients(form.get("emails")), "webhooks": _recipients(form.get("webhooks")),
+            "emails": _recipients(form.get("emails"), EMAILS_SPLIT),
+            "webhooks": _recipients(form.get("webhooks"), URLS_SPLIT),
             "formats": formats}
 
 

@@ -45,13 +45,15 @@ def test_an_editor_creates_edits_pauses_runs_and_deletes_through_the_forms(datab
         assert 'value="61 * * * *"' in bad.text, "the form keeps what was typed"
         made = editor.post(f"/templates/{template}/schedules", data={
             "csrf_token": token, "cron": "30 2 * * *", "timezone": "Europe/Berlin", "p.region": "east",
-            "emails": "boss@example.com\nops@example.com", "webhooks": "https://hooks.example/x", "attach_pdf": "1"})
+            "emails": "boss@example.com, ops@example.com", "webhooks": "https://hooks.example/x?a=1,2;b=3\n",
+            "attach_pdf": "1"})
         assert made.status_code == 303, made.text
         path = made.headers["location"]
         ident = path.rsplit("/", 1)[1]
         row = _schedule(database_url, ident)
         assert row is not None and row["cron"] == "30 2 * * *" and row["parameters"] == {"region": "east"}
         assert row["emails"] == ["boss@example.com", "ops@example.com"] and row["formats"] == ["pdf"]
+        assert row["webhooks"] == ["https://hooks.example/x?a=1,2;b=3"]
         with connect(database_url) as conn:
             owner = conn.execute("SELECT email FROM users WHERE id = %s", (row["owner_id"],)).fetchone()
         assert owner is not None and owner["email"] == "editor@tests.invalid", "the creator owns it"
