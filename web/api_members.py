@@ -126,7 +126,7 @@ def audit_page_params(request: Request) -> tuple[int, int | None]:
     limit = int(raw_limit) if raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 6 else 0
     if not 1 <= limit <= MAX_AUDIT_PAGE:
         errors["limit"] = f"must be an integer from 1 to {MAX_AUDIT_PAGE}"
-    raw_before = request.query_params.get("before") or None
+    raw_before = request.query_params.get("before")
     before = None
     if raw_before is not None:
         if raw_before.isascii() and raw_before.isdigit() and len(raw_before) <= 18:

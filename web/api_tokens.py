@@ -37,23 +37,19 @@ def signed_in_user(request: Request) -> str:
 
 
 def token_input(name: object, expires_days: object) -> tuple[str, int | None]:
-    """A new token's name (1-200 characters) and expiry in days (1-3650, or none)."""
+    """A new token's name (1-200 characters, not all blank) and expiry in days (1-3650, or None: never).
+    Strict types, as ``/openapi.json`` declares them (a page's form converts its text first)."""
     errors: dict[str, str] = {}
-    if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME or "\x00" in name:
-        errors["name"] = f"required: 1 to {MAX_NAME} characters"
-    days: int | None = None
-    if isinstance(expires_days, str) and expires_days.strip().isdigit():  # from a page's form
-        expires_days = int(expires_days.strip())
-    if expires_days in (None, ""):
-        days = None
-    elif isinstance(expires_days, int) and not isinstance(expires_days, bool) and 1 <= expires_days <= MAX_EXPIRES_DAYS:
-        days = expires_days
-    else:
+    if not isinstance(name, str) or not name.strip() or len(name) > MAX_NAME:
+        errors["name"] = f"required: 1 to {MAX_NAME} characters, not all blank"
+    ok_days = expires_days is None or (isinstance(expires_days, int) and not isinstance(expires_days, bool)
+                                       and 1 <= expires_days <= MAX_EXPIRES_DAYS)
+    if not ok_days:
         errors["expires_days"] = f"an integer from 1 to {MAX_EXPIRES_DAYS}, or null for no expiry"
     if errors:
         raise ValidationError("invalid token: " + "; ".join(f"{k}: {v}" for k, v in errors.items()), details=errors)
-    assert isinstance(name, str)
-    return name.strip(), days
+    assert isinstance(name, str) and (expires_days is None or isinstance(expires_days, int))
+    return name.strip(), expires_days
 
 
 async def create_for(request: Request, name: object, expires_days: object) -> dict[str, Any]:

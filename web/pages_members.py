@@ -108,9 +108,10 @@ async def create_token(request: Request) -> Response:
     if (away := _signed_in(request)) is not None:
         return away
     form = await _form(request)
-    name, days = str(form.get("name") or ""), str(form.get("expires_days") or "")
+    name, days = str(form.get("name") or ""), str(form.get("expires_days") or "").strip()
     try:
-        created = await api_tokens.create_for(request, name, days)
+        created = await api_tokens.create_for(request, name, int(days) if days.isascii() and days.isdigit()
+                                              and len(days) < 6 else (days or None))
     except ValidationError as exc:
         return await _tokens_page(request, {"errors": exc.details or {"name": exc.message}, "name": name,
                                             "expires_days": days}, status_code=422)
