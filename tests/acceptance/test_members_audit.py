@@ -13,6 +13,7 @@ from common import accounts, db, sessions
 from tests.support.accounts import api_token
 from tests.support.databases import WORKSPACE, connect
 from tests.support.processes import Service
+from tests.support.receivers import smtp_server
 
 ADMIN_EMAIL = "admin@tests.invalid"  # the member behind service.client()'s admin token
 
@@ -286,3 +287,14 @@ def test_an_invite_returns_a_one_time_link_and_an_existing_account_gets_none(
     me = user_id(database_url, ADMIN_EMAIL)
     refused = admin.post(f"/members/{me}/remove", data={"csrf_token": csrf})
     assert refused.status_code == 303 and "last+admin" in refused.headers["location"]
+
+
+def test_with_smtp_the_invite_link_is_also_e_mailed(database_url: str, services: Callable[..., Service]) -> None:
+    with smtp_server() as (smtp_url, messages):
+        web = services("web", database_url, AUTH_REQUIRED="1", SMTP_URL=smtp_url, SMTP_FROM="reports@example.com")
+        with web.client() as admin:
+            body = admin.post("/api/members", json={"email": "mailed@example.test", "role": "viewer"}).json()
+    assert body["emailed"] is True and body["link"]
+    [message] = messages
+    assert message["To"] == "mailed@example.test" and message["From"] == "reports@example.com"
+    assert body["link"] in message.get_body(("plain",)).get_content()
