@@ -5,11 +5,17 @@ action that failed leaves no event, and an event never claims what did not happe
 takes the actor and the address from a web request. Actions are ``noun.verb`` (``ACTIONS`` lists the
 ones the project records; the database checks the shape). The worker's reaper prunes events older than
 ``AUDIT_RETENTION_DAYS``.
+
+Sign-ins are recorded by ``web/pages_account.py``: ``signin.ok`` in the workspace the session starts in
+(``via`` says password or invite), ``signin.failed`` with ``record_sign_in_failed`` in every workspace of
+the account the email names (the deployment's default workspace when it names none), so each
+workspace's admins see attempts on their members. Throttled attempts (429) are not recorded: they are
+cheap to send, and recording each would let anyone grow the table at will.
 """
 
 from __future__ import annotations
 
-import ipaddress
+import os
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -29,18 +35,15 @@ ACTIONS = (
 MAX_TARGET = 500
 
 
-def client_address(request: HTTPConnection) -> str | None:
-    """The client's address: the first hop of ``X-Forwarded-For`` (what Cloud Run's front end and most
-    proxies put there), else the peer. Only a well-formed IP address is kept; anything else is dropped,
-    so a forged header cannot write arbitrary text into the log (it can still name a wrong address:
-    behind no proxy, the header is whatever the client sent)."""
+def client_address(request: HTTPConnection) -> str:
+    """The client's address for sign-in throttling and the audit log. On Cloud Run (``K_SERVICE`` set)
+    the connection comes from Google's front end, which appends the address it saw to
+    ``X-Forwarded-For``: the last entry is the one a client cannot forge (the first hop is whatever the
+    client sent). Elsewhere the peer address is used and the header is ignored."""
     forwarded = request.headers.get("x-forwarded-for", "")
-    for candidate in (forwarded.split(",")[0].strip(), request.client.host if request.client else ""):
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            continue
-    return None
+    if forwarded and os.environ.get("K_SERVICE"):
+        return forwarded.split(",")[-1].strip()[:64] or "unknown"
+    return request.client.host[:64] if request.client else "unknown"
 
 
 async def record(conn: AsyncConnection, *, workspace_id: str, actor_id: str | None, actor_email: str | None,
@@ -67,6 +70,14 @@ async def record_request(conn: AsyncConnection, request: HTTPConnection, action:
     await record(conn, workspace_id=workspace_id, actor_id=actor_id,
                  actor_email=getattr(principal, "email", None) or None, action=action, target=target,
                  detail=detail, address=client_address(request))
+
+
+async def record_sign_in_failed(conn: AsyncConnection, *, email: str, address: str | None,
+                                default_workspace_id: str) -> None:
+    """A failed sign-in (wrong password, unknown email, no password yet): no actor id (whoever typed it
+    is not known to be the account's owner), the email as typed as the target."""
+    await conn.execute(query("audit_sign_in_failed"), {"email": email.strip()[:320], "address": address,
+                                                       "default_workspace_id": default_workspace_id})
 
 
 async def list_events(conn: AsyncConnection, workspace_id: str, *, limit: int,

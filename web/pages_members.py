@@ -8,7 +8,7 @@ put in a redirect's URL (which would leave it in history and logs); everything e
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -82,14 +82,6 @@ async def audit_page(request: Request) -> Response:
                                               "next_before": rows[-1]["id"] if len(rows) == limit else None})
 
 
-def _signed_in(request: Request) -> Response | None:
-    """Pages of "my tokens" need a user; an anonymous visitor (AUTH_REQUIRED=0) is sent to sign in."""
-    if user_of(request) is None:
-        target = request.url.path
-        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-    return None
-
-
 async def _tokens_page(request: Request, extra: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     state: AppState = request.app.state.rg
     user = api_tokens.signed_in_user(request)
@@ -101,12 +93,10 @@ async def _tokens_page(request: Request, extra: dict[str, Any] | None = None, st
 
 
 async def tokens_page(request: Request) -> Response:
-    return _signed_in(request) or await _tokens_page(request)
+    return await _tokens_page(request)
 
 
 async def create_token(request: Request) -> Response:
-    if (away := _signed_in(request)) is not None:
-        return away
     form = await _form(request)
     name, days = str(form.get("name") or ""), str(form.get("expires_days") or "").strip()
     try:
@@ -119,8 +109,6 @@ async def create_token(request: Request) -> Response:
 
 
 async def revoke_token(request: Request) -> Response:
-    if (away := _signed_in(request)) is not None:
-        return away
     await _form(request)
     row = await api_tokens.revoke_for(request, request.path_params["token_id"])
     return _notice("/account/tokens", f"Token {row['name']!r} was revoked")

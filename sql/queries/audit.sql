@@ -7,6 +7,16 @@ VALUES (%(workspace_id)s, %(actor_id)s,
         %(action)s, %(target)s, %(detail)s, %(address)s)
 RETURNING id, at;
 
+-- audit_sign_in_failed --
+-- A failed sign-in, recorded in every workspace of the account the email names, or in the deployment's
+-- default workspace when it names no account (or one without a workspace).
+INSERT INTO audit_events (workspace_id, actor_id, actor_email, action, target, detail, address)
+SELECT coalesce(m.workspace_id, %(default_workspace_id)s::uuid), NULL, %(email)s, 'signin.failed', %(email)s,
+       '{}', %(address)s
+FROM (SELECT 1) AS one
+LEFT JOIN users u ON lower(u.email) = lower(%(email)s)
+LEFT JOIN memberships m ON m.user_id = u.id;
+
 -- audit_list --
 -- A workspace's events, newest first, one page older than the cursor ``before`` (an event id; NULL: the newest).
 SELECT id, actor_id, actor_email, action, target, detail, address, at

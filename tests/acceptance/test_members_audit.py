@@ -16,11 +16,12 @@ from tests.support.processes import Service
 from tests.support.receivers import smtp_server
 
 ADMIN_EMAIL = "admin@tests.invalid"  # the member behind service.client()'s admin token
+PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
 def web(database_url: str, services: Callable[..., Service]) -> Service:
-    return services("web", database_url, AUTH_REQUIRED="1", PUBLIC_BASE_URL="https://reports.example")
+    return services("web", database_url, PUBLIC_BASE_URL="https://reports.example")
 
 
 @pytest.fixture
@@ -133,8 +134,10 @@ def test_the_last_admin_can_be_neither_demoted_nor_removed(web: Service, databas
 
 
 def test_every_recorded_action_leaves_an_audit_event(web: Service, admin: httpx.Client, database_url: str) -> None:
-    via_proxy = {"X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
-    template = admin.post("/api/templates", json={"name": "Audited", "body": "# hi"}, headers=via_proxy).json()
+    # As from a proxy on this host (uvicorn trusts 127.0.0.1's X-Forwarded-For): the client claims
+    # 203.0.113.7, the proxy appended what it saw, 10.0.0.1. Only the proxy's entry may be believed.
+    forged = {"X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
+    template = admin.post("/api/templates", json={"name": "Audited", "body": "# hi"}, headers=forged).json()
     assert admin.put(f"/api/templates/{template['id']}", json={"name": "Audited", "body": "# hi again"}
                      ).status_code == 200
     run = admin.post("/api/runs", json={"template_id": template["id"], "parameters": {}}).json()
@@ -150,10 +153,11 @@ def test_every_recorded_action_leaves_an_audit_event(web: Service, admin: httpx.
     assert admin.patch(f"/api/members/{member['user_id']}", json={"role": "editor"}).status_code == 200
     assert admin.delete(f"/api/members/{member['user_id']}").status_code == 204
 
-    # The jobs page's buttons are recorded too (a CSRF-checked form).
+    # The jobs page's buttons are recorded too (a signed-in browser's CSRF-checked form).
     ping = admin.post("/api/jobs", json={"type": "PING", "payload": {}, "run_at": "2099-01-01T00:00:00Z"}).json()
-    token_field = csrf_of(admin.get("/jobs").text)
-    assert admin.post(f"/jobs/{ping['id']}/cancel", data={"csrf_token": token_field}).status_code == 303
+    with web.session_client() as browser:
+        token_field = csrf_of(browser.get("/jobs").text)
+        assert browser.post(f"/jobs/{ping['id']}/cancel", data={"csrf_token": token_field}).status_code == 303
 
     seen = events(admin)
     actions = [e["action"] for e in reversed(seen)]  # oldest first
@@ -164,7 +168,7 @@ def test_every_recorded_action_leaves_an_audit_event(web: Service, admin: httpx.
     assert {e["actor_id"] for e in seen} == {user_id(database_url, ADMIN_EMAIL)}
     by_action = {e["action"]: e for e in reversed(seen)}  # the newest of each
     first = seen[-1]
-    assert first["target"] == template["id"] and first["address"] == "203.0.113.7", "X-Forwarded-For's first hop"
+    assert first["target"] == template["id"] and first["address"] == "10.0.0.1", "the proxy's entry, not the client's"
     assert first["detail"] == {"name": "Audited", "version": 1}
     assert seen[-2]["detail"]["version"] == 2
     assert by_action["run.started"]["target"] == run["id"]
@@ -183,7 +187,8 @@ def test_every_recorded_action_leaves_an_audit_event(web: Service, admin: httpx.
     assert admin.get("/api/audit", params={"limit": 0}).status_code == 422
     assert admin.get("/api/audit", params={"before": "x"}).status_code == 422
     html = admin.get("/audit").text
-    assert "member.removed" in html and "Audited@Example.test" in html and "203.0.113.7" in html
+    assert "member.removed" in html and "Audited@Example.test" in html and "10.0.0.1" in html
+    assert "203.0.113.7" not in html
 
 
 def test_my_tokens_never_show_the_secret_and_revoking_one_works_at_once(web: Service, database_url: str) -> None:
@@ -224,7 +229,7 @@ def test_my_tokens_never_show_the_secret_and_revoking_one_works_at_once(web: Ser
 
 
 def test_the_tokens_page_shows_a_new_token_once_and_revokes_it(web: Service) -> None:
-    with web.client(role="editor") as editor:
+    with web.session_client(role="editor") as editor:
         page = editor.get("/account/tokens")
         csrf = csrf_of(page.text)
         assert editor.post("/account/tokens", data={"name": "no-csrf"}).status_code == 403
@@ -271,27 +276,70 @@ def test_an_invite_returns_a_one_time_link_and_an_existing_account_gets_none(
     assert known["link"] is None and known["member"]["email"] == "known@b.test"
 
     # The page: invite through the form (CSRF), the link shown in that answer; change a role; remove.
-    page = admin.get("/members")
-    assert "newcomer@example.test" in page.text and "known@b.test" in page.text
-    csrf = csrf_of(page.text)
-    assert admin.post("/members", data={"email": "form@example.test", "role": "viewer"}).status_code == 403
-    shown = admin.post("/members", data={"csrf_token": csrf, "email": "form@example.test", "role": "viewer"})
-    assert shown.status_code == 200 and "https://reports.example/invite/" in shown.text
-    assert "https://reports.example/invite/" not in admin.get("/members").text, "the link is shown once"
-    form_user = user_id(database_url, "form@example.test")
-    changed = admin.post(f"/members/{form_user}/role", data={"csrf_token": csrf, "role": "admin"})
-    assert changed.status_code == 303 and "is+now+admin" in changed.headers["location"]
-    removed = admin.post(f"/members/{form_user}/remove", data={"csrf_token": csrf})
-    assert removed.status_code == 303
-    assert "form@example.test" not in admin.get("/api/members").text
-    me = user_id(database_url, ADMIN_EMAIL)
-    refused = admin.post(f"/members/{me}/remove", data={"csrf_token": csrf})
-    assert refused.status_code == 303 and "last+admin" in refused.headers["location"]
+    with web.session_client() as browser:
+        page = browser.get("/members")
+        assert "newcomer@example.test" in page.text and "known@b.test" in page.text
+        csrf = csrf_of(page.text)
+        assert browser.post("/members", data={"email": "form@example.test", "role": "viewer"}).status_code == 403
+        shown = browser.post("/members", data={"csrf_token": csrf, "email": "form@example.test", "role": "viewer"})
+        assert shown.status_code == 200 and "https://reports.example/invite/" in shown.text
+        assert "https://reports.example/invite/" not in browser.get("/members").text, "the link is shown once"
+        form_user = user_id(database_url, "form@example.test")
+        changed = browser.post(f"/members/{form_user}/role", data={"csrf_token": csrf, "role": "admin"})
+        assert changed.status_code == 303 and "is+now+admin" in changed.headers["location"]
+        removed = browser.post(f"/members/{form_user}/remove", data={"csrf_token": csrf})
+        assert removed.status_code == 303
+        assert "form@example.test" not in admin.get("/api/members").text
+        me = user_id(database_url, ADMIN_EMAIL)
+        refused = browser.post(f"/members/{me}/remove", data={"csrf_token": csrf})
+        assert refused.status_code == 303 and "last+admin" in refused.headers["location"]
+
+    # The link opens the set-password page; choosing a password signs the newcomer in (recorded).
+    with web.client(role=None) as newcomer:
+        opened = newcomer.get(f"/invite/{link_token}")
+        assert opened.status_code == 200 and "newcomer@example.test" in opened.text
+        accepted = newcomer.post(f"/invite/{link_token}", data={
+            "csrf_token": csrf_of(opened.text), "password": PASSWORD, "password_repeat": PASSWORD})
+        assert accepted.status_code == 303 and "rg_session" in accepted.cookies
+        assert newcomer.get(f"/invite/{link_token}").status_code == 404, "a link works once"
+    [signed_in] = [e for e in events(admin) if e["action"] == "signin.ok"]
+    assert signed_in["actor_email"] == "newcomer@example.test" and signed_in["detail"] == {"via": "invite"}
+
+
+def test_sign_ins_and_sign_outs_are_recorded_where_the_account_is(web: Service, admin: httpx.Client,
+                                                                   database_url: str) -> None:
+    theirs_ws = other_workspace(database_url)
+
+    async def make() -> None:
+        async with await db.connect_async(database_url) as conn:
+            await accounts.create_user(conn, "ada@example.test", "editor", WORKSPACE, password=PASSWORD)
+            await accounts.create_user(conn, "bob@b.test", "editor", theirs_ws, password=PASSWORD)
+    asyncio.run(make())
+
+    def sign_in(client: httpx.Client, email: str, password: str) -> httpx.Response:
+        token = csrf_of(client.get("/login").text)
+        return client.post("/login", data={"csrf_token": token, "email": email, "password": password, "next": "/"})
+
+    with web.client(role=None) as browser:
+        assert sign_in(browser, "ada@example.test", "wrong password").status_code == 401
+        assert sign_in(browser, "nobody@example.test", "wrong password").status_code == 401
+        assert sign_in(browser, "bob@b.test", "wrong password").status_code == 401
+        assert sign_in(browser, "Ada@Example.test", PASSWORD).status_code == 303
+        signed_out = browser.post("/logout", data={"csrf_token": csrf_of(browser.get("/account").text)})
+        assert signed_out.status_code == 303
+
+    seen = [(e["action"], e["target"], e["actor_id"]) for e in reversed(events(admin))]
+    ada = user_id(database_url, "ada@example.test")
+    assert seen == [("signin.failed", "ada@example.test", None), ("signin.failed", "nobody@example.test", None),
+                    ("signin.ok", "ada@example.test", ada), ("signout.ok", "ada@example.test", ada)]
+    assert all(e["address"] == "127.0.0.1" for e in events(admin))
+    with web.client(token=api_token(database_url, "admin", workspace_id=theirs_ws, email="admin@b.test")) as theirs:
+        assert [(e["action"], e["target"]) for e in events(theirs)] == [("signin.failed", "bob@b.test")]
 
 
 def test_with_smtp_the_invite_link_is_also_e_mailed(database_url: str, services: Callable[..., Service]) -> None:
     with smtp_server() as (smtp_url, messages):
-        web = services("web", database_url, AUTH_REQUIRED="1", SMTP_URL=smtp_url, SMTP_FROM="reports@example.com")
+        web = services("web", database_url, SMTP_URL=smtp_url, SMTP_FROM="reports@example.com")
         with web.client() as admin:
             body = admin.post("/api/members", json={"email": "mailed@example.test", "role": "viewer"}).json()
     assert body["emailed"] is True and body["link"]
