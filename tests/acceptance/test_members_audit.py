@@ -82,7 +82,9 @@ def test_every_new_route_needs_its_role(web: Service, database_url: str) -> None
         # A viewer has "my tokens", API and page; admins do the members' routes.
         assert viewer.get("/api/tokens").status_code == 200
         assert viewer.post("/api/tokens", json={"name": "mine"}).status_code == 201
-        assert viewer.get("/account/tokens").status_code == 200
+        own_page = viewer.get("/account/tokens")
+        assert own_page.status_code == 200 and 'href="/members"' not in own_page.text, "no admin links for a viewer"
+        assert 'href="/members"' in admin.get("/account/tokens").text and 'href="/audit"' in admin.get("/").text
         assert admin.get("/api/members").status_code == 200
         assert admin.post("/api/members", json={"email": "x@y.test", "role": "viewer"}).status_code == 201
         assert admin.patch(f"/api/members/{viewer_id}", json={"role": "editor"}).json()["role"] == "editor"
