@@ -8,6 +8,7 @@ account is added without a link (``common/members.py`` says why).
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from typing import Any
 
@@ -72,9 +73,9 @@ async def _mail_link(settings: Settings, to: str, link: str) -> tuple[bool, str 
         return False, None
     text = (f"You have been invited to report-generator.\n\nSet your password and sign in here (the link works "
             f"once, for {sessions.INVITE_DAYS} days):\n{link}\n")
-    mail = mailer.Mail(to=to, subject="Your report-generator invitation", text=text,
-                       html=f"<p>You have been invited to report-generator.</p><p><a href=\"{link}\">Set your "
-                            f"password and sign in</a> (the link works once, for {sessions.INVITE_DAYS} days).</p>")
+    body = (f'<p>You have been invited to report-generator.</p><p><a href="{html.escape(link)}">Set your password '
+            f"and sign in</a> (the link works once, for {sessions.INVITE_DAYS} days).</p>")
+    mail = mailer.Mail(to=to, subject="Your report-generator invitation", text=text, html=body)
     try:
         await asyncio.to_thread(mailer.send, settings.smtp_url, settings.smtp_from, mail, MAIL_TIMEOUT_SECONDS)
     except mailer.MailFailed as exc:

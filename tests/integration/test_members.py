@@ -8,6 +8,7 @@ import pytest
 
 from common import accounts, db, members
 from common.errors import NotFound
+from reportgen.cli import main
 from tests.support.databases import WORKSPACE, connect
 from tests.support.processes import wait_for
 
@@ -67,3 +68,19 @@ def test_removing_a_member_ends_their_tokens_here_and_an_invite_is_only_for_new_
             assert elsewhere.link_token is None, "a member of another workspace is added without a link"
 
     asyncio.run(go())
+
+
+def test_the_command_line_records_members_and_tokens_in_the_audit_log(
+        database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert main(["users", "create", "ops@example.test", "--role", "editor"]) == 0
+    assert main(["tokens", "create", "ops@example.test", "--name", "deploy"]) == 0
+    token = capsys.readouterr().out.strip().splitlines()[-1]
+    assert main(["tokens", "revoke", token]) == 0
+    with connect(database_url) as conn:
+        rows = conn.execute("SELECT workspace_id::text AS ws, actor_id, action, target, detail FROM audit_events "
+                            "ORDER BY id").fetchall()
+    assert [(r["ws"], r["actor_id"], r["action"], r["target"]) for r in rows] == [
+        (WORKSPACE, None, "member.added", "ops@example.test"), (WORKSPACE, None, "token.created", "deploy"),
+        (WORKSPACE, None, "token.revoked", "deploy")]
+    assert all(r["detail"]["via"] == "cli" for r in rows) and token not in str(rows)
