@@ -57,6 +57,7 @@ class Settings:
     max_payload_bytes: int = 64 * 1024
     handler_modules: tuple[str, ...] = ()
     job_retention_days: float = 14.0
+    audit_retention_days: float = 90.0  # audit events older than this are pruned (worker/reaper.py)
     retry_backoff_seconds: float = 2.0
     worker_id: str | None = None
     # Ceilings of report work (issue 11): START_RUN and EXPORT jobs in flight per worker process (the
@@ -137,6 +138,7 @@ class Settings:
             max_payload_bytes=_number(env, "MAX_PAYLOAD_BYTES", 64 * 1024, int, 2, 8 * 1024 * 1024),
             handler_modules=modules,
             job_retention_days=_number(env, "JOB_RETENTION_DAYS", 14.0, float, 0.0, 36500),
+            audit_retention_days=_number(env, "AUDIT_RETENTION_DAYS", 90.0, float, 1.0, 36500),
             retry_backoff_seconds=_number(env, "RETRY_BACKOFF_SECONDS", 2.0, float, 0.0, 3600),
             worker_id=env.get("WORKER_ID") or None,
             report_slots=min(concurrency, _number(env, "REPORT_SLOTS", 2, int, 1, 1000)),

@@ -378,6 +378,27 @@ CREATE TABLE IF NOT EXISTS sign_in_failures (
 CREATE INDEX IF NOT EXISTS sign_in_failures_email_idx ON sign_in_failures (email_key, at);
 CREATE INDEX IF NOT EXISTS sign_in_failures_address_idx ON sign_in_failures (address, at);
 CREATE INDEX IF NOT EXISTS sign_in_failures_at_idx ON sign_in_failures (at);
+
+-- The audit log (issue 9): who did what, when, from where, per workspace. Written by web/ in the
+-- connection of the action it records (after the action succeeded); pruned after AUDIT_RETENTION_DAYS by
+-- the worker's reaper. actor_id stays NULL for actors without an account (a failed sign-in of an unknown
+-- email, the CLI) and becomes NULL when the user is deleted; actor_email keeps who it was. address is the
+-- client's (X-Forwarded-For's first hop behind a proxy), as text: it is evidence, not something to trust.
+CREATE TABLE IF NOT EXISTS audit_events (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    actor_id      uuid REFERENCES users(id) ON DELETE SET NULL,
+    actor_email   text NOT NULL DEFAULT '',
+    action        text NOT NULL CHECK (action ~ '^[a-z]+(_[a-z]+)*\.[a-z]+(_[a-z]+)*$'),
+    target        text NOT NULL DEFAULT '',
+    detail        jsonb NOT NULL DEFAULT '{}',
+    address       text CHECK (length(address) <= 64),
+    at            timestamptz NOT NULL DEFAULT now()
+);
+-- The admin's page and GET /api/audit: newest first, a page at a time (id < before).
+CREATE INDEX IF NOT EXISTS audit_events_workspace_idx ON audit_events (workspace_id, id DESC);
+-- Pruning: oldest first.
+CREATE INDEX IF NOT EXISTS audit_events_at_idx ON audit_events (at);
 -- ---- end of accounts ------------------------------------------------------------------------------------
 -- ==== ceilings (issue 11) ================================================================================
 -- A download that broke its limits (PDF over PDF_MAX_PAGES, past PDF_TIMEOUT_SECONDS or PDF_MEMORY_MB):

@@ -15,7 +15,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from common import report_datasets, report_templates, runs
+from common import audit, report_datasets, report_templates, runs
 from common.errors import PayloadTooLarge, ValidationError
 from common.runs import Upload
 from web import csrf
@@ -90,6 +90,13 @@ def _template_id(raw: object) -> str:
     return ident
 
 
+async def record_run_started(conn: Any, request: Request, run: dict[str, Any],
+                             detail: dict[str, Any] | None = None) -> None:
+    """The audit event of a run started by a person (API, run form, editor preview, schedule run-now)."""
+    await audit.record_request(conn, request, "run.started", str(run["id"]),
+                               {"template_id": str(run["template_id"]), **(detail or {})})
+
+
 async def create_run(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     uploads: dict[str, Upload] = {}
@@ -111,6 +118,7 @@ async def create_run(request: Request) -> JSONResponse:
         template, values = _template_id(body.get("template_id")), _parse_parameters(body.get("parameters"))
     async with state.connection() as conn:
         row = await runs.create(conn, workspace_of(request), template, values, uploads)
+        await record_run_started(conn, request, row)
     return JSONResponse(runs.to_json(row), status_code=201, headers={"Location": f"/api/runs/{row['id']}"})
 
 

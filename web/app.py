@@ -19,16 +19,19 @@ from common.metrics import Metrics
 from common.migrate import migrate_when_reachable
 from web import (
     api_jobs,
+    api_members,
     api_preview,
     api_reports,
     api_runs,
     api_schedules,
     api_templates,
+    api_tokens,
     csrf,
     health,
     openapi,
     pages,
     pages_account,
+    pages_members,
     pages_runs,
     pages_schedules,
     pages_templates,
@@ -70,6 +73,7 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
               *api_preview.ROUTES, *api_templates.ROUTES, *api_runs.ROUTES, *api_schedules.ROUTES,
               *api_reports.ROUTES, *sse.ROUTES, *csrf.ROUTES,
               *pages_templates.ROUTES, *pages_runs.ROUTES, *pages_schedules.ROUTES, *pages_account.ROUTES,
+              *api_members.ROUTES, *api_tokens.ROUTES, *pages_members.ROUTES,
               Mount("/static", StaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
                     middleware=[Middleware(SecurityHeadersMiddleware)])

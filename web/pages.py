@@ -17,6 +17,7 @@ from common.errors import Conflict, NotFound
 from common.jobs import JobStatus
 from common.sql import query
 from web import csrf
+from web.api_jobs import record_job_action
 from web.page_render import TEMPLATES, page
 from web.permissions import Access, Route, workspace_of
 from web.state import AppState
@@ -86,9 +87,10 @@ async def job_action(request: Request) -> Response:
     try:
         async with state.connection() as conn:
             if action == "retry":
-                await jobs.retry(conn, workspace_of(request), job_id)
+                await record_job_action(conn, request, "retried", await jobs.retry(conn, workspace_of(request), job_id))
             else:
-                await jobs.cancel(conn, workspace_of(request), job_id)
+                await record_job_action(conn, request, "cancelled",
+                                        await jobs.cancel(conn, workspace_of(request), job_id))
         notice = f"Job {job_id[:8]}: " + ("retried" if action == "retry" else "cancel requested")
     except Conflict as exc:
         notice = exc.message

@@ -15,14 +15,14 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from common import report_datasets, report_templates, runs, template_preview
+from common import audit, report_datasets, report_templates, runs, template_preview
 from common.errors import Conflict, ValidationError
 from common.report_templates import TemplateInput
 from common.reports.reference import reference
 from common.runs import Upload
 from web import csrf, schedule_forms
-from web.api_runs import file_bytes, read_multipart
-from web.api_templates import template_id
+from web.api_runs import file_bytes, read_multipart, record_run_started
+from web.api_templates import record_saved, template_id
 from web.page_render import page
 from web.permissions import Access, Route, workspace_of
 from web.security import csp_with_style_nonce
@@ -123,8 +123,10 @@ async def save(request: Request) -> Response:
             if ident is None:
                 ident = await report_templates.create(conn, workspace_of(request), edit)
                 assert ident is not None
+                await record_saved(conn, request, await report_templates.get(conn, workspace_of(request), ident))
             elif _changed(template, edit):
                 await report_templates.new_version(conn, workspace_of(request), ident, edit)
+                await record_saved(conn, request, await report_templates.get(conn, workspace_of(request), ident))
         except (ValidationError, Conflict) as exc:
             details = exc.details if isinstance(exc.details, dict) else {"form": exc.message}
             return await editor_page(request, template, data, {**details, **errors}, status_code=422)
@@ -135,6 +137,7 @@ async def save(request: Request) -> Response:
             run = await runs.create(conn, workspace_of(request), ident, _default_values(current))
         except ValidationError:
             return RedirectResponse(f"/templates/{ident}/run", status_code=303)  # it needs the user's input
+        await record_run_started(conn, request, run)
     return RedirectResponse(f"/runs/{run['id']}", status_code=303)
 
 
@@ -157,7 +160,9 @@ async def archive(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=5)
     await csrf.check_form(request, form.get(csrf.FIELD))
     async with state.connection() as conn:
-        await report_templates.archive(conn, workspace_of(request), template_id(request))
+        ident = template_id(request)
+        await report_templates.archive(conn, workspace_of(request), ident)
+        await audit.record_request(conn, request, "template.archived", ident)
     return RedirectResponse("/templates", status_code=303)
 
 
@@ -199,6 +204,7 @@ async def start_run(request: Request) -> Response:
         except (ValidationError, Conflict) as exc:
             details = exc.details if isinstance(exc.details, dict) else {"form": exc.message}
             return await _run_form(request, template, values, details, status_code=422)
+        await record_run_started(conn, request, run)
     return RedirectResponse(f"/runs/{run['id']}", status_code=303)
 
 

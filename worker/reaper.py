@@ -1,4 +1,4 @@
-"""Rescues jobs whose lease ran out; prunes old finished jobs and the rows of dead workers.
+"""Rescues jobs whose lease ran out; prunes old finished jobs, old audit events and dead workers' rows.
 
 Any worker may rescue any job: the one that held it died, hung, or lost the database for longer than
 the lease. A rescued job comes back after a backoff (the retry formula of common/backoff.py), so that a
@@ -6,7 +6,8 @@ job that kills its worker does not kill the next one at once. Pruning deletes fi
 ``JOB_RETENTION_DAYS`` (with their attempt history) in batches, so the table does not grow without bound
 and no single statement holds many locks. It must keep pace with the drain: one process finishes
 2,000-15,000 jobs/s, so a round deletes batch after batch while batches come back full (up to the store's
-time budget), and rounds come every ``PRUNE_EVERY_SECONDS`` (bench/prune_soak.py).
+time budget), and rounds come every ``PRUNE_EVERY_SECONDS`` (bench/prune_soak.py). Audit events older
+than ``AUDIT_RETENTION_DAYS`` are pruned the same way, in the same rounds.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class Reaper:
         if deleted:
             log.info("pruned %d finished jobs older than %.1f days", deleted, self.settings.job_retention_days)
         await self.store.prune_workers(max(DEAD_WORKER_ROW_SECONDS, 3 * self.settings.poll_interval_seconds))
+        events = await self.store.prune_audit(self.settings.audit_retention_days * 86400)
+        if events:
+            log.info("pruned %d audit events older than %.1f days", events, self.settings.audit_retention_days)
         return deleted
 
     async def run(self) -> None:

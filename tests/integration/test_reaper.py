@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from common.config import Settings
-from tests.support.databases import connect, job
+from tests.support.databases import WORKSPACE, connect, job
 from tests.support.factories import attempts_of, make_job, metrics, open_store, run
 from worker.reaper import Reaper
 
@@ -56,3 +56,15 @@ def test_pruning_deletes_a_jobs_attempt_history_with_it(database_url):
     with connect(database_url) as conn:
         assert conn.execute("SELECT count(*) AS n FROM jobs WHERE id = %s", (old,)).fetchone()["n"] == 0
     assert attempts_of(database_url, old) == []
+
+
+def test_pruning_deletes_audit_events_older_than_their_retention_and_keeps_the_rest(database_url):
+    with connect(database_url) as conn:
+        conn.execute("""INSERT INTO audit_events (workspace_id, action, target, at)
+                        SELECT %s, 'job.cancelled', 'e' || n, now() - make_interval(days => n)
+                        FROM generate_series(0, 120) AS n""", (WORKSPACE,))
+    _reap(database_url, audit_retention_days=90.0)
+    with connect(database_url) as conn:
+        left = conn.execute("SELECT min(at) > now() - interval '90 days' AS recent, count(*) AS n "
+                            "FROM audit_events").fetchone()
+    assert left == {"recent": True, "n": 90}, "days 0 to 89 stay, days 90 to 120 are pruned"

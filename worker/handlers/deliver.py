@@ -19,9 +19,9 @@ import datetime as dt
 import logging
 from typing import Any
 
-from common import deliveries
+from common import deliveries, mailer
 from common.sql import query
-from worker import delivery_content, mailer, webhooks
+from worker import delivery_content, webhooks
 from worker.context import JobContext
 from worker.handlers.export import make_export
 
