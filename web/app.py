@@ -36,6 +36,7 @@ from web.errors import EXCEPTION_HANDLERS
 from web.permissions import Access, Mount
 from web.security import SecurityHeadersMiddleware
 from web.state import AppState
+from web.stream_quota import OpenStreams
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -73,6 +74,7 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
                     middleware=[Middleware(SecurityHeadersMiddleware)])
     app.state.rg = state
     app.state.events = events
+    app.state.streams = OpenStreams()  # QUOTA_STREAMS_PER_USER, counted per instance
     return app
 
 
