@@ -23,12 +23,14 @@ from web import (
     api_reports,
     api_runs,
     api_schedules,
+    api_shares,
     api_templates,
     csrf,
     health,
     openapi,
     pages,
     pages_runs,
+    pages_share,
     pages_templates,
     sse,
 )
@@ -67,8 +69,8 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
 
     routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
               *api_preview.ROUTES, *api_templates.ROUTES, *api_runs.ROUTES, *api_schedules.ROUTES,
-              *api_reports.ROUTES, *sse.ROUTES, *csrf.ROUTES,
-              *pages_templates.ROUTES, *pages_runs.ROUTES,
+              *api_reports.ROUTES, *api_shares.ROUTES, *sse.ROUTES, *csrf.ROUTES,
+              *pages_templates.ROUTES, *pages_runs.ROUTES, *pages_share.ROUTES,
               Mount("/static", StaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
                     middleware=[Middleware(SecurityHeadersMiddleware)])
