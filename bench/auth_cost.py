@@ -1,0 +1,123 @@
+"""What authentication costs per API request: ``GET /api/templates`` with a bearer token vs without one.
+
+In process (httpx's ASGITransport against ``web.app.create_app``, no sockets, one client at a time), on an
+embedded PostgreSQL over TCP on localhost, the web's own connection pool. The same app, the same handler
+and the same query, so the difference is what ``web/auth.py`` adds: one indexed lookup of the token's
+sha256 (``token_authenticate``, joined to its membership) on a pooled connection of its own, and the
+role check. Measured:
+
+- ``no credential``: AUTH_REQUIRED off, anonymous: the handler alone (the floor);
+- ``bearer token``: the same request with ``Authorization: Bearer rg_...``;
+- ``bad token``: an unknown token (the lookup, then a 401);
+- ``open route``: ``GET /healthz`` (no auth, no query) for scale;
+- ``token lookup alone``: ``accounts.authenticate_token`` on one connection, without HTTP.
+
+Requests alternate in blocks so that drift (CPU frequency, other load) hits every variant alike.
+
+    .venv/bin/python -m bench.auth_cost [--requests 2000] [--block 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+from bench.stats import percentile
+from common import accounts, db
+from common.config import DEFAULT_WORKSPACE_ID, Settings
+from common.embedded_pg import EmbeddedPostgres
+from common.examples_seed import seed_examples
+from common.migrate import migrate
+from web.app import create_app
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _token(url: str) -> str:
+    async with await db.connect_async(url) as conn:
+        user = await accounts.create_user(conn, "bench@auth-cost.test", "admin", DEFAULT_WORKSPACE_ID)
+        token, _ = await accounts.create_token(conn, str(user["id"]), DEFAULT_WORKSPACE_ID, name="bench")
+    return token
+
+
+async def _measure(url: str, requests: int, block: int) -> dict[str, list[float]]:
+    token = await _token(url)
+    await seed_examples(url, DEFAULT_WORKSPACE_ID)  # a realistic list: the shipped example templates
+    app = create_app(Settings.from_env({"AUTH_REQUIRED": "0"}), url, migrate=False)
+    samples: dict[str, list[float]] = {}
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+        bearer = {"Authorization": f"Bearer {token}"}
+        bad = {"Authorization": "Bearer rg_" + "x" * 43}
+
+        def get(path: str, headers: dict[str, str], status: int) -> Callable[[], Awaitable[None]]:
+            async def one() -> None:
+                response = await client.get(path, headers=headers)
+                assert response.status_code == status, (path, response.status_code, response.text[:200])
+            return one
+
+        async with app.state.rg.connection() as conn:
+            async def lookup() -> None:
+                assert await accounts.authenticate_token(conn, token) is not None
+
+            variants = {"no credential": get("/api/templates", {}, 200),
+                        "bearer token": get("/api/templates", bearer, 200),
+                        "bad token (401)": get("/api/templates", bad, 401),
+                        "open route (/healthz)": get("/healthz", {}, 200),
+                        "token lookup alone (no HTTP)": lookup}
+            for call in variants.values():  # warm up: pool connections, prepared statements, caches
+                for _ in range(50):
+                    await call()
+            done = 0
+            while done < requests:
+                for name, call in variants.items():
+                    times = samples.setdefault(name, [])
+                    for _ in range(block):
+                        started = time.perf_counter()
+                        await call()
+                        times.append(time.perf_counter() - started)
+                done += block
+    return samples
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000, help="per variant")
+    parser.add_argument("--block", type=int, default=100, help="requests of one variant in a row")
+    args = parser.parse_args(argv)
+    data_dir = Path(tempfile.mkdtemp(prefix="rg-bench-auth-"))
+    server = EmbeddedPostgres(data_dir, port=_port())
+    try:
+        url = server.start()
+        migrate(url, DEFAULT_WORKSPACE_ID)
+        samples = asyncio.run(_measure(url, args.requests, args.block))
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    us = {name: sorted(t * 1e6 for t in times) for name, times in samples.items()}
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{v:.1f}" for v in os.getloadavg())
+          + f" on {os.cpu_count()} CPUs\n")
+    print(f"| {args.requests} requests each, in blocks of {args.block} | p50 µs | p99 µs |\n|---|---|---|")
+    for name, values in us.items():
+        print(f"| {name} | {percentile(values, 50):,.0f} | {percentile(values, 99):,.0f} |")
+    base, auth = us["no credential"], us["bearer token"]
+    print(f"\nauthentication adds: p50 {percentile(auth, 50) - percentile(base, 50):+,.0f} µs, "
+          f"p99 {percentile(auth, 99) - percentile(base, 99):+,.0f} µs per request")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
