@@ -2,7 +2,7 @@
 
 ``POST /api/runs/{id}/shares`` with an optional JSON body ``{"expires_days": N}`` answers 201
 ``{"id", "url", "path", "expires_at", ...}``: ``url`` holds the token, shown this once. A body-less POST
-needs the ``X-CSRF-Token`` header (``web/csrf.py``), like other body-less actions.
+from a signed-in browser needs the ``X-CSRF-Token`` header (``web/csrf.py``), like other body-less actions.
 """
 
 from __future__ import annotations

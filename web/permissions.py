@@ -91,8 +91,8 @@ def user_of(request: Request) -> str | None:
 
 def may(request: Request, needed: Access) -> bool:
     """Whether this request's credential reaches ``needed`` (for showing a page's buttons; the route's
-    own ``access`` is what enforces). Without a credential: only while accounts are optional."""
+    own ``access`` is what enforces). Without a credential, only what is open."""
     principal = getattr(request.state, "principal", None)
     if principal is None:
-        return needed in (Access.OPEN, Access.SHARE) or not request.app.state.rg.settings.auth_required
+        return needed in (Access.OPEN, Access.SHARE)
     return role_allows(str(principal.role), needed)
