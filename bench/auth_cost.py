@@ -13,7 +13,9 @@ pooled connection, and the role check. Measured:
 - ``session cookie``: ``rg_session`` (a signed-in browser's request);
 - ``no credential (401)`` and ``bad token (401)``: refusals, for scale;
 - ``open route (/healthz)``: no auth, no query;
-- ``token lookup alone``: ``accounts.authenticate_token`` on one connection, without HTTP.
+- ``token lookup alone``: ``accounts.authenticate_token`` on one connection, without HTTP;
+- ``a pooled connection alone``: what ``check`` pays before its query (the pool checks a connection
+  with a round trip when it hands it out).
 
 Requests alternate in blocks so that drift (CPU frequency, other load) hits every variant alike.
 
@@ -103,13 +105,18 @@ async def _measure(url: str, requests: int, block: int) -> dict[str, list[float]
             async def lookup() -> None:
                 assert await accounts.authenticate_token(conn, token) is not None
 
+            async def pooled() -> None:
+                async with app.state.rg.connection():
+                    pass
+
             variants = {"auth bypassed (floor)": get("/api/templates", {BYPASS: "1"}, 200),
                         "bearer token": get("/api/templates", bearer, 200),
                         "session cookie": get("/api/templates", session, 200),
                         "no credential (401)": get("/api/templates", {}, 401),
                         "bad token (401)": get("/api/templates", bad, 401),
                         "open route (/healthz)": get("/healthz", {}, 200),
-                        "token lookup alone (no HTTP)": lookup}
+                        "token lookup alone (no HTTP)": lookup,
+                        "a pooled connection alone (getconn + its check)": pooled}
             for call in variants.values():  # warm up: pool connections, prepared statements, caches
                 for _ in range(50):
                     await call()
