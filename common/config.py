@@ -80,6 +80,12 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"  # links in e-mails and webhooks
     max_attachment_bytes: int = 10 * 1024 * 1024
     scheduler_enabled: bool = True
+    # Quotas (issue 9, common/quotas.py; 0 turns one off): queued + running runs per workspace, runs
+    # started per minute per workspace, dataset bytes stored per workspace, open live-status streams per user.
+    quota_active_runs: int = 50
+    quota_runs_per_minute: int = 60
+    quota_dataset_bytes: int = 500 * 1024 * 1024
+    quota_streams_per_user: int = 20
 
     @property
     def session_idle(self) -> dt.timedelta:
@@ -152,6 +158,10 @@ class Settings:
             public_base_url=_base_url(env.get("PUBLIC_BASE_URL", "").strip() or "http://127.0.0.1:8000"),
             max_attachment_bytes=_number(env, "MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, int, 0, 1 << 30),
             scheduler_enabled=not _flag(env, "SCHEDULER_DISABLED"),
+            quota_active_runs=_number(env, "QUOTA_ACTIVE_RUNS", 50, int, 0, 1_000_000),
+            quota_runs_per_minute=_number(env, "QUOTA_RUNS_PER_MINUTE", 60, int, 0, 1_000_000),
+            quota_dataset_bytes=_number(env, "QUOTA_DATASET_BYTES", 500 * 1024 * 1024, int, 0, 1 << 50),
+            quota_streams_per_user=_number(env, "QUOTA_STREAMS_PER_USER", 20, int, 0, 100_000),
         )
 
 

@@ -412,3 +412,23 @@ CREATE TABLE IF NOT EXISTS run_export_failures (
     created_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run_id, format)
 );
+-- ==== quotas and share links (issue 9) ===================================================================
+-- The quota checks (sql/queries/quotas.sql): a workspace's live runs, and its stored dataset bytes,
+-- each read from a small index instead of the workspace's whole history.
+CREATE INDEX IF NOT EXISTS runs_live_idx ON runs (workspace_id) WHERE status IN ('QUEUED', 'IN_PROGRESS');
+CREATE INDEX IF NOT EXISTS datasets_workspace_size_idx ON datasets (workspace_id) INCLUDE (size_bytes);
+
+-- A read-only link to one finished run (its page and downloads) for people without an account. The link
+-- is /s/<token>, 256 random bits of which only the sha256 is kept (like API tokens). Revocable, with an
+-- optional expiry; gone with its run.
+CREATE TABLE IF NOT EXISTS share_links (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    token_hash    bytea NOT NULL UNIQUE,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    run_id        uuid NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    created_by    uuid REFERENCES users(id) ON DELETE SET NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz,
+    revoked_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS share_links_run_idx ON share_links (run_id, created_at DESC);

@@ -64,8 +64,8 @@ async def upload_dataset(request: Request) -> JSONResponse:
         raise ValidationError("file: attach the CSV as a file part named 'file'", details={"file": "required"})
     data = await file_bytes(part)
     filename, parsed = await report_datasets.check_upload_async(part.filename, part.content_type, data)
-    async with state.connection() as conn:
-        row = await report_datasets.insert(conn, workspace_of(request), filename, data)
+    async with state.connection() as conn, conn.transaction():
+        row = await report_datasets.insert(conn, workspace_of(request), filename, data, quotas=state.quotas)
     return JSONResponse(report_datasets.to_json(row, parsed), status_code=201)
 
 
@@ -117,7 +117,7 @@ async def create_run(request: Request) -> JSONResponse:
                                   details=dict.fromkeys(unknown, "unknown field"))
         template, values = _template_id(body.get("template_id")), _parse_parameters(body.get("parameters"))
     async with state.connection() as conn:
-        row = await runs.create(conn, workspace_of(request), template, values, uploads)
+        row = await runs.create(conn, workspace_of(request), template, values, uploads, quotas=state.quotas)
         await record_run_started(conn, request, row)
     return JSONResponse(runs.to_json(row), status_code=201, headers={"Location": f"/api/runs/{row['id']}"})
 

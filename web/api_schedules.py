@@ -68,7 +68,8 @@ async def run_now(request: Request) -> JSONResponse:
     """Fire at once, outside the cron (recorded as a manual fire; delivered like any other)."""
     async with _state(request).connection() as conn, conn.transaction():
         row = await schedules.get(conn, workspace_of(request), request.path_params["schedule_id"])
-        outcome = await schedules.fire(conn, row, dt.datetime.now(dt.UTC), manual=True)
+        outcome = await schedules.fire(conn, row, dt.datetime.now(dt.UTC), manual=True,
+                                       quotas=_state(request).quotas)
         if outcome is not None and outcome["outcome"] == "RUN":
             await audit.record_request(conn, request, "run.started", outcome["run_id"], {
                 "template_id": str(row["template_id"]), "schedule_id": str(row["id"])})

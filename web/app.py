@@ -24,6 +24,7 @@ from web import (
     api_reports,
     api_runs,
     api_schedules,
+    api_shares,
     api_templates,
     api_tokens,
     csrf,
@@ -34,6 +35,7 @@ from web import (
     pages_members,
     pages_runs,
     pages_schedules,
+    pages_share,
     pages_templates,
     sse,
 )
@@ -41,6 +43,7 @@ from web.errors import EXCEPTION_HANDLERS
 from web.permissions import Access, Mount
 from web.security import SecurityHeadersMiddleware
 from web.state import AppState
+from web.stream_quota import OpenStreams
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -71,14 +74,15 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
 
     routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
               *api_preview.ROUTES, *api_templates.ROUTES, *api_runs.ROUTES, *api_schedules.ROUTES,
-              *api_reports.ROUTES, *sse.ROUTES, *csrf.ROUTES,
+              *api_reports.ROUTES, *api_shares.ROUTES, *sse.ROUTES, *csrf.ROUTES,
               *pages_templates.ROUTES, *pages_runs.ROUTES, *pages_schedules.ROUTES, *pages_account.ROUTES,
-              *api_members.ROUTES, *api_tokens.ROUTES, *pages_members.ROUTES,
+              *api_members.ROUTES, *api_tokens.ROUTES, *pages_members.ROUTES, *pages_share.ROUTES,
               Mount("/static", StaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
                     middleware=[Middleware(SecurityHeadersMiddleware)])
     app.state.rg = state
     app.state.events = events
+    app.state.streams = OpenStreams()  # QUOTA_STREAMS_PER_USER, counted per instance
     return app
 
 

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from common import audit, report_datasets, report_templates, runs, template_preview
-from common.errors import Conflict, ValidationError
+from common.errors import Conflict, QuotaExceeded, ValidationError
 from common.report_templates import TemplateInput
 from common.reports.reference import reference
 from common.runs import Upload
@@ -134,9 +134,15 @@ async def save(request: Request) -> Response:
             return RedirectResponse(f"/templates/{ident}", status_code=303)
         current = await report_templates.get(conn, workspace_of(request), ident)
         try:
-            run = await runs.create(conn, workspace_of(request), ident, _default_values(current))
+            run = await runs.create(conn, workspace_of(request), ident, _default_values(current),
+                                    quotas=state.quotas)
         except ValidationError:
             return RedirectResponse(f"/templates/{ident}/run", status_code=303)  # it needs the user's input
+        except QuotaExceeded as exc:  # saved; the preview run waits: say so on the editor
+            response = await editor_page(request, current, None,
+                                         {"form": f"Saved, but not previewed: {exc.message}"}, status_code=429)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         await record_run_started(conn, request, run)
     return RedirectResponse(f"/runs/{run['id']}", status_code=303)
 
@@ -200,7 +206,11 @@ async def start_run(request: Request) -> Response:
     async with state.connection() as conn:
         template = await report_templates.get(conn, workspace_of(request), ident)
         try:
-            run = await runs.create(conn, workspace_of(request), ident, values, uploads)
+            run = await runs.create(conn, workspace_of(request), ident, values, uploads, quotas=state.quotas)
+        except QuotaExceeded as exc:
+            response = await _run_form(request, template, values, {"form": exc.message}, status_code=429)
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except (ValidationError, Conflict) as exc:
             details = exc.details if isinstance(exc.details, dict) else {"form": exc.message}
             return await _run_form(request, template, values, details, status_code=422)
