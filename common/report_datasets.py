@@ -46,9 +46,13 @@ def check_upload(filename: str | None, media_type: str | None, data: bytes) -> t
     return name, parse_csv(data, limits=LIMITS)
 
 
-async def insert(conn: AsyncConnection, workspace_id: str, filename: str, data: bytes) -> dict[str, Any]:
+async def insert(conn: AsyncConnection, workspace_id: str, filename: str, data: bytes,
+                 parsed: Dataset | None = None) -> dict[str, Any]:
+    """Store an upload; ``parsed`` (its rows, when the caller parsed it) records columns and row count."""
     cur = await conn.execute(query("dataset_insert"), {
-        "workspace_id": workspace_id, "filename": filename, "content": data, "size_bytes": len(data)})
+        "workspace_id": workspace_id, "filename": filename, "content": data, "size_bytes": len(data),
+        "columns": None if parsed is None else list(parsed.columns),
+        "row_count": None if parsed is None else len(parsed.rows)})
     row = await cur.fetchone()
     assert row is not None
     return row  # type: ignore[return-value]

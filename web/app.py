@@ -18,18 +18,22 @@ from common.examples_seed import seed_examples
 from common.metrics import Metrics
 from common.migrate import migrate_when_reachable
 from web import (
+    api_datasets,
     api_jobs,
     api_preview,
     api_reports,
     api_runs,
     api_schedules,
     api_templates,
+    api_versions,
     csrf,
     health,
     openapi,
     pages,
+    pages_datasets,
     pages_runs,
     pages_templates,
+    pages_versions,
     sse,
 )
 from web.errors import EXCEPTION_HANDLERS
@@ -67,6 +71,7 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
     routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
               *api_preview.ROUTES, *api_templates.ROUTES, *api_runs.ROUTES, *api_schedules.ROUTES,
               *api_reports.ROUTES, *sse.ROUTES, *csrf.ROUTES,
+              *api_versions.ROUTES, *api_datasets.ROUTES, *pages_versions.ROUTES, *pages_datasets.ROUTES,
               *pages_templates.ROUTES, *pages_runs.ROUTES,
               Mount("/static", StaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

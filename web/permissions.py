@@ -87,3 +87,11 @@ def user_of(request: Request) -> str | None:
     """The signed-in user's id, or None (open routes, share links, no accounts yet)."""
     principal = getattr(request.state, "principal", None)
     return None if principal is None else str(principal.user_id)
+
+
+def may(request: Request, needed: Access) -> bool:
+    """Whether this request's principal could use a route that needs ``needed`` (pages show or hide their
+    buttons with it; the routes themselves still check). Without a principal (accounts not required and
+    none given) every route is open, so every button is shown."""
+    principal = getattr(request.state, "principal", None)
+    return principal is None or role_allows(principal.role, needed)
