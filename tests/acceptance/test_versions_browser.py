@@ -43,6 +43,7 @@ def test_compare_two_versions_and_restore_the_older_one(database_url: str, servi
     assert page.locator("#body").input_value() == OLD
     assert "Version 3." in page.locator("main").inner_text()
     page.goto(f"{web.base_url}/templates/{ident}/versions")
-    assert "restored from version 1" in page.locator("#version-3").inner_text()
+    restored = page.locator("#version-3").inner_text()
+    assert "restored from version 1" in restored and "editor@tests.invalid" in restored  # the signed-in author
     assert not problems, problems
     context.close()

@@ -112,9 +112,17 @@ def test_restore_makes_a_new_version_and_leaves_the_old_one_unchanged(api: httpx
         refused = viewer.post(f"/api/templates/{ident}/versions/1/restore", json={})
         assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
         assert viewer.get(f"/api/templates/{ident}/versions").status_code == 200  # viewers read history
-    no_csrf = api.post(f"/api/templates/{ident}/versions/1/restore", content=b"",
-                       headers={"content-type": "application/x-www-form-urlencoded"})
-    assert no_csrf.status_code == 403 and no_csrf.json()["error"]["code"] == "csrf_rejected"
+    with web.session_client(role="editor") as browser:  # cookie-authenticated: a cross-site form could post
+        no_csrf = browser.post(f"/api/templates/{ident}/versions/1/restore", content=b"",
+                               headers={"content-type": "application/x-www-form-urlencoded"})
+        assert no_csrf.status_code == 403 and no_csrf.json()["error"]["code"] == "csrf_rejected"
+        page_form = browser.post(f"/templates/{ident}/versions/1/restore", data={"csrf_token": "x.y"})
+        assert page_form.status_code == 403
+    with web.session_client(role="viewer") as viewer:
+        history = viewer.get(f"/templates/{ident}/versions")
+        assert history.status_code == 200 and "Version 1" in history.text
+        assert 'aria-label="Restore version 1"' not in history.text  # viewers see no restore button
+        assert viewer.post(f"/templates/{ident}/versions/1/restore", data={}).status_code == 403
     with web.client(role="editor") as editor:
         restored = editor.post(f"/api/templates/{ident}/versions/1/restore", json={})
     assert restored.status_code == 201, restored.text
@@ -211,14 +219,22 @@ def test_a_schedule_using_a_dataset_makes_the_page_ask_before_deleting(api: http
     assert [(u["kind"], u["label"]) for u in uses] == [("schedule", "Scheduled")]
     assert api.delete(f"/api/datasets/{dataset}").status_code == 409
 
-    page = api.get("/datasets")
-    token = page.cookies.get("rg_csrf") or api.cookies.get("rg_csrf")
-    assert token
-    ask = api.post(f"/datasets/{dataset}/delete", data={"csrf_token": token})
-    assert ask.status_code == 200 and "Delete weekly.csv?" in ask.text and "Schedule of Scheduled" in ask.text
-    assert dataset in {d["id"] for d in api.get("/api/datasets").json()["datasets"]}  # not yet
-    done = api.post(f"/datasets/{dataset}/delete", data={"csrf_token": token, "confirm": "1"})
-    assert done.status_code == 303 and done.headers["location"] == "/datasets?deleted=weekly.csv"
-    assert dataset not in {d["id"] for d in api.get("/api/datasets").json()["datasets"]}
-    forged = api.post(f"/datasets/{upload(api)}/delete", data={"csrf_token": "x.y", "confirm": "1"})
-    assert forged.status_code == 403
+    spare = upload(api, "spare.csv")
+    with web.session_client(role="editor") as browser:  # the page's forms, as a signed-in browser posts them
+        page = browser.get("/datasets")
+        assert page.status_code == 200 and 'aria-label="Delete weekly.csv"' in page.text
+        token = browser.cookies.get("rg_csrf")
+        assert token and f'value="{token}"' in page.text
+        forged = browser.post(f"/datasets/{spare}/delete", data={"csrf_token": "x.y", "confirm": "1"})
+        assert forged.status_code == 403
+        ask = browser.post(f"/datasets/{dataset}/delete", data={"csrf_token": token})
+        assert ask.status_code == 200 and "Delete weekly.csv?" in ask.text and "Schedule of Scheduled" in ask.text
+        assert dataset in {d["id"] for d in api.get("/api/datasets").json()["datasets"]}  # not yet
+        done = browser.post(f"/datasets/{dataset}/delete", data={"csrf_token": token, "confirm": "1"})
+        assert done.status_code == 303 and done.headers["location"] == "/datasets?deleted=weekly.csv"
+    left = {d["id"] for d in api.get("/api/datasets").json()["datasets"]}
+    assert dataset not in left and spare in left
+    with web.session_client(role="viewer") as viewer:
+        listing = viewer.get("/datasets")
+        assert listing.status_code == 200 and "spare.csv" in listing.text
+        assert 'aria-label="Delete spare.csv"' not in listing.text  # viewers see no delete button
