@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
@@ -20,6 +19,7 @@ from psycopg.types.json import Jsonb
 from common.errors import Conflict, NotFound, ValidationError
 from common.reports import DEFAULT_LIMITS, validate_declarations
 from common.reports.language import RenderState, build_environment
+from common.rows import row_to_json
 from common.sql import query
 
 MAX_NAME = 200
@@ -94,8 +94,9 @@ def syntax_problem(body: str) -> str | None:
 
 
 async def create(conn: AsyncConnection, workspace_id: str, new: TemplateInput, *,
-                 example_slug: str | None = None) -> str | None:
-    """Insert a template and its version 1; returns its id (None: that example exists already)."""
+                 example_slug: str | None = None, author_id: str | None = None) -> str | None:
+    """Insert a template and its version 1 (saved by ``author_id``); returns its id (None: that example
+    exists already)."""
     async with conn.transaction():
         cur = await conn.execute(query("template_insert"), {
             "workspace_id": workspace_id, "name": new.name, "description": new.description,
@@ -105,15 +106,19 @@ async def create(conn: AsyncConnection, workspace_id: str, new: TemplateInput, *
             return None
         template_id = str(row["id"])  # type: ignore[call-overload]
         await conn.execute(query("template_version_insert"), {
-            "template_id": template_id, "version": 1, "body": new.body, "parameters": Jsonb(new.parameters)})
+            "template_id": template_id, "version": 1, "body": new.body, "parameters": Jsonb(new.parameters),
+            "author_id": author_id})
     return template_id
 
 
-async def new_version(conn: AsyncConnection, workspace_id: str, template_id: str, edit: TemplateInput) -> int:
-    """Save an edit as the next version; 404 for unknown/archived, 409 when ``base_version`` is stale."""
+async def new_version(conn: AsyncConnection, workspace_id: str, template_id: str, edit: TemplateInput, *,
+                      author_id: str | None = None) -> int:
+    """Save an edit (by ``author_id``) as the next version; 404 for unknown/archived, 409 when
+    ``base_version`` is stale."""
     cur = await conn.execute(query("template_new_version"), {
         "id": template_id, "workspace_id": workspace_id, "name": edit.name, "description": edit.description,
-        "body": edit.body, "parameters": Jsonb(edit.parameters), "base_version": edit.base_version})
+        "body": edit.body, "parameters": Jsonb(edit.parameters), "base_version": edit.base_version,
+        "author_id": author_id})
     row = await cur.fetchone()
     if row is not None:
         return int(row["version"])  # type: ignore[call-overload]
@@ -154,9 +159,4 @@ async def archive(conn: AsyncConnection, workspace_id: str, template_id: str) ->
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """The API's view of a template row (ids as text, dates as ISO 8601)."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if key == "workspace_id":
-            continue
-        out[key] = value.isoformat() if isinstance(value, datetime) else (str(value) if key == "id" else value)
-    return out
+    return row_to_json(row)

@@ -400,6 +400,16 @@ CREATE INDEX IF NOT EXISTS audit_events_workspace_idx ON audit_events (workspace
 -- Pruning: oldest first.
 CREATE INDEX IF NOT EXISTS audit_events_at_idx ON audit_events (at);
 -- ---- end of accounts ------------------------------------------------------------------------------------
+-- ==== versions and datasets (issue 15, items 4 and 5) ======================================================
+-- Who saved each template version (NULL: seeded examples, saves made before accounts), and the version a
+-- "restore" copied (a restore is a new version equal to an old one: history is never rewritten).
+ALTER TABLE template_versions ADD COLUMN IF NOT EXISTS author_id uuid REFERENCES users(id) ON DELETE SET NULL;
+ALTER TABLE template_versions ADD COLUMN IF NOT EXISTS restored_from integer;
+-- A dataset's shape, recorded at upload (the CSV was parsed then anyway), so that the datasets page lists
+-- columns and row counts without parsing every file. NULL for uploads made before: filled on first listing.
+ALTER TABLE datasets ADD COLUMN IF NOT EXISTS columns text[];
+ALTER TABLE datasets ADD COLUMN IF NOT EXISTS row_count integer;
+-- ==== end of versions and datasets ==========================================================================
 -- ==== ceilings (issue 11) ================================================================================
 -- A download that broke its limits (PDF over PDF_MAX_PAGES, past PDF_TIMEOUT_SECONDS or PDF_MEMORY_MB):
 -- remembered per run and format so that the run page shows why, the download answers 422 export_refused,

@@ -65,7 +65,8 @@ async def upload_dataset(request: Request) -> JSONResponse:
     data = await file_bytes(part)
     filename, parsed = await report_datasets.check_upload_async(part.filename, part.content_type, data)
     async with state.connection() as conn, conn.transaction():
-        row = await report_datasets.insert(conn, workspace_of(request), filename, data, quotas=state.quotas)
+        row = await report_datasets.insert(conn, workspace_of(request), filename, data, parsed,
+                                           quotas=state.quotas)
     return JSONResponse(report_datasets.to_json(row, parsed), status_code=201)
 
 

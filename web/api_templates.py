@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from common import audit, report_templates
 from common.errors import NotFound, ValidationError
 from common.report_templates import TemplateInput
-from web.permissions import Access, Route, workspace_of
+from web.permissions import Access, Route, user_of, workspace_of
 from web.request_body import read_json
 from web.state import AppState
 
@@ -54,7 +54,7 @@ async def create_template(request: Request) -> JSONResponse:
     if new.base_version is not None:
         raise ValidationError("base_version: only for edits", details={"base_version": "only for edits (PUT)"})
     async with state.connection() as conn:
-        created = await report_templates.create(conn, workspace_of(request), new)
+        created = await report_templates.create(conn, workspace_of(request), new, author_id=user_of(request))
         assert created is not None
         row = await report_templates.get(conn, workspace_of(request), created)
         await record_saved(conn, request, row)
@@ -78,7 +78,7 @@ async def update_template(request: Request) -> JSONResponse:
     ident = template_id(request)
     edit = TemplateInput.from_json(await read_json(request, MAX_BODY))
     async with state.connection() as conn:
-        await report_templates.new_version(conn, workspace_of(request), ident, edit)
+        await report_templates.new_version(conn, workspace_of(request), ident, edit, author_id=user_of(request))
         row = await report_templates.get(conn, workspace_of(request), ident)
         await record_saved(conn, request, row)
     return JSONResponse(report_templates.to_json(row))

@@ -18,6 +18,7 @@ from common.examples_seed import seed_examples
 from common.metrics import Metrics
 from common.migrate import migrate_when_reachable
 from web import (
+    api_datasets,
     api_jobs,
     api_members,
     api_preview,
@@ -27,16 +28,19 @@ from web import (
     api_shares,
     api_templates,
     api_tokens,
+    api_versions,
     csrf,
     health,
     openapi,
     pages,
     pages_account,
+    pages_datasets,
     pages_members,
     pages_runs,
     pages_schedules,
     pages_share,
     pages_templates,
+    pages_versions,
     sse,
 )
 from web.errors import EXCEPTION_HANDLERS
@@ -75,6 +79,7 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
     routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
               *api_preview.ROUTES, *api_templates.ROUTES, *api_runs.ROUTES, *api_schedules.ROUTES,
               *api_reports.ROUTES, *api_shares.ROUTES, *sse.ROUTES, *csrf.ROUTES,
+              *api_versions.ROUTES, *api_datasets.ROUTES, *pages_versions.ROUTES, *pages_datasets.ROUTES,
               *pages_templates.ROUTES, *pages_runs.ROUTES, *pages_schedules.ROUTES, *pages_account.ROUTES,
               *api_members.ROUTES, *api_tokens.ROUTES, *pages_members.ROUTES, *pages_share.ROUTES,
               Mount("/static", StaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]

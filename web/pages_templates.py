@@ -24,7 +24,7 @@ from web import csrf, schedule_forms
 from web.api_runs import file_bytes, read_multipart, record_run_started
 from web.api_templates import record_saved, template_id
 from web.page_render import page
-from web.permissions import Access, Route, workspace_of
+from web.permissions import Access, Route, user_of, workspace_of
 from web.security import csp_with_style_nonce
 from web.state import AppState
 
@@ -121,11 +121,12 @@ async def save(request: Request) -> Response:
             if errors:
                 raise ValidationError("invalid", details=errors)
             if ident is None:
-                ident = await report_templates.create(conn, workspace_of(request), edit)
+                ident = await report_templates.create(conn, workspace_of(request), edit, author_id=user_of(request))
                 assert ident is not None
                 await record_saved(conn, request, await report_templates.get(conn, workspace_of(request), ident))
             elif _changed(template, edit):
-                await report_templates.new_version(conn, workspace_of(request), ident, edit)
+                await report_templates.new_version(conn, workspace_of(request), ident, edit,
+                                                   author_id=user_of(request))
                 await record_saved(conn, request, await report_templates.get(conn, workspace_of(request), ident))
         except (ValidationError, Conflict) as exc:
             details = exc.details if isinstance(exc.details, dict) else {"form": exc.message}
