@@ -1,8 +1,8 @@
 """Run one piece of untrusted work in a short-lived, limited child process: the one mechanism that the
 render (``render_child``) and the PDF layout (``pdf_child``) share.
 
-The parent (``run_child_async``, or ``spawn`` ahead of the job and ``communicate`` with it: the render
-pool) starts ``python -E -s -m <module>`` with:
+The parent (``run_child`` / ``run_child_async``, or ``spawn`` ahead of the job and ``communicate`` with
+it: the render pool) starts ``python -E -s -m <module>`` with:
 
 - a clean environment (``PATH``, ``LANG``, ``LC_ALL`` only): no ``DATABASE_URL``, tokens or SMTP
   passwords reach the child, whatever the worker's environment holds;
@@ -63,9 +63,18 @@ def environment() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 
 
+def run_child(module: str, payload: bytes, wall_seconds: float) -> ChildExit:
+    """Run ``module`` with ``payload`` on stdin; blocks until it exits or the deadline kills it."""
+    try:
+        done = subprocess.run(command(module), input=payload, capture_output=True, timeout=wall_seconds,
+                              cwd=ROOT, env=environment(), start_new_session=True, check=False)
+    except subprocess.TimeoutExpired:  # run() has killed and reaped the child
+        return ChildExit(None, b"", b"")
+    return ChildExit(done.returncode, done.stdout, done.stderr)
+
+
 async def run_child_async(module: str, payload: bytes, wall_seconds: float) -> ChildExit:
-    """Run ``module`` with ``payload`` on stdin until it exits or the deadline kills it; kills the child if
-    the awaiting task is cancelled."""
+    """Like ``run_child`` but awaitable; kills the child if the awaiting task is cancelled."""
     proc = await asyncio.create_subprocess_exec(
         *command(module), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         cwd=ROOT, env=environment(), start_new_session=True)
