@@ -196,19 +196,20 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             thread.start()
         t0 = time.time()
         duration = args.minutes * 60
-        if args.web_clients:
-            procs.append(_webload(url, web_port, token, args.web_clients, duration, work))
-        samples = []
+        samples: list[dict[str, Any]] = []
+        load: subprocess.Popen[bytes] | None = None
         while time.time() - t0 < duration:
             since = time.time()
             stop.wait(args.sample_seconds)
             samples.append(sample(url, since, worker.pid, web.pid, counters, t0))
             print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
+            if args.web_clients and load is None:  # after the first window: there are jobs to read
+                load = _webload(url, web_port, token, args.web_clients, duration - (time.time() - t0), work)
+                procs.append(load)
         stop.set()
         for thread in threads:
             thread.join(30)
-        webload = json.loads((work / "webload.json").read_text()) if args.web_clients and _finish(procs[-1]) \
-            else None
+        webload = json.loads((work / "webload.json").read_text()) if load is not None and _finish(load) else None
         exits = {"worker": worker.poll(), "web": web.poll()}  # None: still running, as they should be
     finally:
         stop.set()
