@@ -147,3 +147,17 @@ def test_a_cancelled_async_render_kills_its_pool_child(pool: ChildPool) -> None:
 
     asyncio.run(scenario())
     wait_for(lambda: not _alive(used), timeout=5, message="the cancelled render's child to be gone")
+
+
+def test_web_and_worker_in_one_process_share_one_pool() -> None:
+    """SERVICE_MODE=all: both halves open the pool; it closes when the last one closes it."""
+    first = sandbox.open_render_pool(1, LIMITS)
+    second = sandbox.open_render_pool(1, LIMITS)
+    assert first is not None and first is second
+    assert first.wait_idle(1, START_SECONDS)
+    pids = first.idle_pids()
+    sandbox.close_render_pool()
+    assert sandbox.RENDER_POOL.current is first and all(_alive(pid) for pid in pids)
+    sandbox.close_render_pool()
+    assert sandbox.RENDER_POOL.current is None and not any(_alive(pid) for pid in pids)
+    assert sandbox.open_render_pool(0) is None
