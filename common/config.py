@@ -63,6 +63,9 @@ class Settings:
     # Ceilings of report work (issue 11): START_RUN and EXPORT jobs in flight per worker process (the
     # rest of WORKER_CONCURRENCY stays free for other jobs), and the PDF child's limits.
     report_slots: int = 2
+    # Warm render processes per service process (common/reports/pool.py), each used for one render; 0: a
+    # fresh interpreter per render (about 250 ms more per report).
+    render_pool_size: int = 2
     pdf_timeout_seconds: float = 60.0
     pdf_memory_mb: int = 384
     pdf_max_pages: int = 50
@@ -148,6 +151,7 @@ class Settings:
             retry_backoff_seconds=_number(env, "RETRY_BACKOFF_SECONDS", 2.0, float, 0.0, 3600),
             worker_id=env.get("WORKER_ID") or None,
             report_slots=min(concurrency, _number(env, "REPORT_SLOTS", 2, int, 1, 1000)),
+            render_pool_size=_number(env, "RENDER_POOL_SIZE", 2, int, 0, 64),
             pdf_timeout_seconds=_number(env, "PDF_TIMEOUT_SECONDS", 60.0, float, 1.0, 3600),
             pdf_memory_mb=_number(env, "PDF_MEMORY_MB", 384, int, 128, 65536),
             pdf_max_pages=_number(env, "PDF_MAX_PAGES", 50, int, 1, 100_000),

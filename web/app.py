@@ -17,6 +17,7 @@ from common.config import Settings, listen_url
 from common.examples_seed import seed_examples
 from common.metrics import Metrics
 from common.migrate import migrate_when_reachable
+from common.reports import sandbox
 from web import (
     api_datasets,
     api_jobs,
@@ -64,6 +65,7 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=False)
+        sandbox.open_render_pool(settings.render_pool_size)  # the editor's live preview renders too
         stop = asyncio.Event()
         migration = asyncio.create_task(_migrate_and_seed(database_url, settings, stop)) if migrate else None
         events.start()
@@ -75,6 +77,8 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
             if migration is not None:
                 await asyncio.gather(migration, return_exceptions=True)
             await pool.close(timeout=3.0)
+            if settings.render_pool_size > 0:
+                await asyncio.to_thread(sandbox.close_render_pool)
 
     routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
               *api_preview.ROUTES, *api_templates.ROUTES, *api_runs.ROUTES, *api_schedules.ROUTES,

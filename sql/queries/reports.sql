@@ -153,10 +153,6 @@ UPDATE runs SET status = 'IN_PROGRESS', progress = %(progress)s, error = NULL,
 WHERE id = %(id)s AND workspace_id = %(workspace_id)s AND status IN ('QUEUED', 'IN_PROGRESS')
 RETURNING id;
 
--- run_set_progress --
-UPDATE runs SET progress = %(progress)s
-WHERE id = %(id)s AND workspace_id = %(workspace_id)s AND status = 'IN_PROGRESS';
-
 -- run_complete --
 UPDATE runs SET status = 'COMPLETED', progress = 1, error = NULL, report_html = %(html)s,
                 report_markdown = %(markdown)s, report_tables = %(tables)s, completed_at = now()
