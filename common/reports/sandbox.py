@@ -39,7 +39,7 @@ class RenderLimits:
 
     wall_seconds: float = 15.0
     cpu_seconds: float = 10.0
-    memory_bytes: int = 1024 * 1024 * 1024
+    memory_bytes: int = 320 * 1024 * 1024  # RENDER_MEMORY_MB; sizing: common/memory_budget.py
     output_chars: int = 2_000_000
     template_chars: int = 200_000
     dataset_cells: int = 2_000_000

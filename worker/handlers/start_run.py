@@ -25,7 +25,7 @@ from typing import Any
 
 from common import deliveries, jobs, runs
 from common.errors import ValidationError
-from common.reports import RenderError, render_report_async
+from common.reports import RenderError, RenderLimits, render_report_async
 from common.sql import query
 from worker.context import JobContext
 
@@ -69,7 +69,8 @@ async def start_run(ctx: JobContext) -> dict[str, Any]:
                                                            "progress": 0.3})
             await _notify(conn, ctx, run_id, "IN_PROGRESS")
     try:
-        result = await render_report_async(run["body"], values)
+        limits = RenderLimits(memory_bytes=ctx.settings.render_memory_mb * 1024 * 1024)
+        result = await render_report_async(run["body"], values, limits)
     except RenderError as exc:
         if exc.kind == "internal" and ctx.attempt < ctx.max_attempts:
             raise  # not the template's fault: retry with backoff
