@@ -65,7 +65,8 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=False)
-        sandbox.open_render_pool(settings.render_pool_size)  # the editor's live preview renders too
+        # The editor's live preview renders too.
+        sandbox.open_render_pool(settings.render_pool_size, sandbox.limits_for(settings.render_memory_mb))
         stop = asyncio.Event()
         migration = asyncio.create_task(_migrate_and_seed(database_url, settings, stop)) if migrate else None
         events.start()

@@ -75,8 +75,7 @@ async def job_page(request: Request) -> Response:
 async def job_action(request: Request) -> Response:
     """The jobs view's Retry and Cancel buttons (the same operations as the JSON API)."""
     state: AppState = request.app.state.rg
-    form = await request.form(max_files=0, max_fields=10)
-    await csrf.check_form(request, form.get(csrf.FIELD))
+    await csrf.read_checked_form(request, 16 * 1024, max_fields=10)
     try:
         job_id = str(uuid.UUID(request.path_params["job_id"]))
     except ValueError:

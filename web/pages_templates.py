@@ -21,7 +21,7 @@ from common.report_templates import TemplateInput
 from common.reports.reference import reference
 from common.runs import Upload
 from web import csrf, schedule_forms
-from web.api_runs import file_bytes, read_multipart, record_run_started
+from web.api_runs import MAX_FILES, MAX_MULTIPART, file_bytes, record_run_started
 from web.api_templates import record_saved, template_id
 from web.page_render import page
 from web.permissions import Access, Route, user_of, workspace_of
@@ -37,6 +37,10 @@ Total revenue: **{{ total | number }}** over {{ sales | count }} rows.
 """
 NEW_PARAMETERS = [{"name": "title", "type": "text", "label": "Title", "default": "My report"},
                   {"name": "sales", "type": "dataset", "label": "Sales CSV", "required": True}]
+# Form bodies, capped as they stream in (web/request_body.py): the editor's fields (a 200,000-character
+# body is at most 800 KB of UTF-8, percent-encoded up to 3x), and the small forms (archive).
+MAX_EDITOR_FORM = 4 * 1024 * 1024
+MAX_SMALL_FORM = 16 * 1024
 
 
 async def list_page(request: Request) -> Response:
@@ -110,8 +114,7 @@ async def edit_page(request: Request) -> Response:
 async def save(request: Request) -> Response:
     """Create (``/templates``) or edit (``/templates/{id}``); "preview" then starts a run with defaults."""
     state: AppState = request.app.state.rg
-    form = await request.form(max_files=0, max_fields=20, max_part_size=512 * 1024)
-    await csrf.check_form(request, form.get(csrf.FIELD))
+    form = await csrf.read_checked_form(request, MAX_EDITOR_FORM, max_fields=20, max_part_size=512 * 1024)
     data, errors = _editor_form(form)
     ident = template_id(request) if "template_id" in request.path_params else None
     async with state.connection() as conn:
@@ -164,8 +167,7 @@ def _default_values(template: dict[str, Any]) -> dict[str, Any]:
 
 async def archive(request: Request) -> Response:
     state: AppState = request.app.state.rg
-    form = await request.form(max_files=0, max_fields=5)
-    await csrf.check_form(request, form.get(csrf.FIELD))
+    await csrf.read_checked_form(request, MAX_SMALL_FORM, max_fields=5)
     async with state.connection() as conn:
         ident = template_id(request)
         await report_templates.archive(conn, workspace_of(request), ident)
@@ -195,8 +197,7 @@ async def run_form(request: Request) -> Response:
 async def start_run(request: Request) -> Response:
     state: AppState = request.app.state.rg
     ident = template_id(request)
-    form = await read_multipart(request)
-    await csrf.check_form(request, form.get(csrf.FIELD))
+    form = await csrf.read_checked_form(request, MAX_MULTIPART, max_files=MAX_FILES, max_fields=200)
     values: dict[str, Any] = {}
     uploads: dict[str, Upload] = {}
     for key, value in form.multi_items():

@@ -180,7 +180,8 @@ class Worker:
         """Run until ``request_stop()``; then shut down gracefully. Returns when everything is closed."""
         renders = "START_RUN" in self.handlers and self.settings.render_pool_size > 0
         if renders:  # warm render processes, started (limits applied) before any job can reach them
-            sandbox.open_render_pool(self.settings.render_pool_size)
+            sandbox.open_render_pool(self.settings.render_pool_size,
+                                     sandbox.limits_for(self.settings.render_memory_mb))
         try:
             await self._run()
         finally:
