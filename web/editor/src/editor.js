@@ -74,8 +74,10 @@ function setup() {
         // No indentWithTab: Tab keeps moving the focus, so the page works from the keyboard alone.
         keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...historyKeymap, ...completionKeymap]),
         EditorView.lineWrapping, EditorView.cspNonce.of(styleNonce),
+        // tabindex: the scroller around the content is a scrollable region, which must hold a focusable
+        // element in axe's (and assistive tools') sense; a bare contenteditable does not count there.
         EditorView.contentAttributes.of({ "aria-label": "Template body (Markdown with Jinja)",
-                                          "aria-describedby": "body-help" }),
+                                          "aria-describedby": "body-help", "tabindex": "0" }),
         EditorView.updateListener.of((u) => { if (u.docChanged) changed(); }),
       ],
     }),
@@ -157,7 +159,7 @@ function setup() {
     });
   });
   if (params) params.addEventListener("input", schedule);
-  mountBuilder(params, schedule);
+  mountBuilder(params, schedule, data);
   window.reportgenEditor = view;
   refresh();
 }
