@@ -170,8 +170,14 @@ export function mountBuilder(textarea, onChange, data) {
   function textInput(card, key, attrs) {
     const input = el("input", Object.assign({ type: "text", autocomplete: "off", spellcheck: "false" }, attrs || {}));
     input.value = card.raw[key];
-    input.addEventListener("input", () => { card.raw[key] = input.value; if (key === "name") legendOf(card); written(); });
+    input.addEventListener("input", () => { card.raw[key] = input.value; if (key === "name") named(card); written(); });
     return input;
+  }
+
+  function named(card) {
+    legendOf(card);
+    const hint = document.getElementById(card.fields.name.input.id + "-hint");
+    if (hint) hint.textContent = "In the template: {{ " + (card.raw.name.trim() || "name") + " }}";
   }
 
   function legendOf(card) {
@@ -198,8 +204,8 @@ export function mountBuilder(textarea, onChange, data) {
 
   function sampleField(card) {
     const input = el("input", { type: "file", accept: ".csv,.tsv,.txt,text/csv" });
-    const wrap = fieldFor(card, "sample", "Sample CSV (for the preview and as the run's default)", input,
-      "UTF-8, first row = column names, at most 5 MiB.");
+    const wrap = fieldFor(card, "sample", "Sample CSV", input,
+      "For the preview, and offered on the run form. UTF-8, first row = column names, at most 5 MiB.");
     const state = el("p", { class: "small", role: "status", "data-sample": "" });
     state.textContent = card.sample ? "Sample: " + (card.sample.filename || card.sample.id) : "No sample yet.";
     wrap.append(state);
@@ -245,7 +251,7 @@ export function mountBuilder(textarea, onChange, data) {
     choices.value = card.raw.choices;
     choices.addEventListener("input", () => { card.raw.choices = choices.value; written(); });
     const grid = el("div", { class: "param-grid" },
-      fieldFor(card, "name", "Name", textInput(card, "name", { required: true }), "Used in the template: {{ name }}."),
+      fieldFor(card, "name", "Name", textInput(card, "name", { required: true }), "In the template: {{ " + (card.raw.name.trim() || "name") + " }}"),
       fieldFor(card, "type", "Type", type),
       fieldFor(card, "label", "Label", textInput(card, "label"), "Shown on the run form."),
       fieldFor(card, "help", "Help", textInput(card, "help")),
