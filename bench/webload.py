@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -18,11 +19,13 @@ from typing import Any
 from bench.stats import latency_summary
 
 POST_BODY = json.dumps({"type": "PING", "payload": {}}).encode()
+# An admin's API token from the environment (raw POST /api/jobs is an admin's action).
+AUTH = f"Authorization: Bearer {os.environ['REPORTGEN_API_TOKEN']}\r\n" if os.environ.get("REPORTGEN_API_TOKEN") else ""
 
 
 async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, method: str, path: str,
                    body: bytes = b"") -> tuple[int, bytes]:
-    head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{AUTH}"
             f"Content-Length: {len(body)}\r\n\r\n").encode()
     writer.write(head + body)
     status_line = await reader.readline()

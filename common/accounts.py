@@ -118,6 +118,23 @@ async def user_by_email(conn: AsyncConnection, email: str) -> dict[str, Any]:
     return row  # type: ignore[return-value]
 
 
+async def user_by_id(conn: AsyncConnection, user_id: str) -> dict[str, Any]:
+    row = await (await conn.execute(query("user_by_id"), {"id": user_id})).fetchone()
+    if row is None:
+        raise NotFound("no such user")
+    return row  # type: ignore[return-value]
+
+
+async def set_password(conn: AsyncConnection, user_id: str, password: str) -> None:
+    """Replace a user's password (checked for length first); the caller revokes their other sessions."""
+    await conn.execute(query("user_set_password"), {"id": user_id, "password_hash": hash_password(password)})
+
+
+async def count_users_with_password(conn: AsyncConnection) -> int:
+    row: dict[str, Any] = await (await conn.execute(query("users_with_password_count"))).fetchone()  # type: ignore[assignment]
+    return int(row["n"])
+
+
 async def list_users(conn: AsyncConnection) -> list[dict[str, Any]]:
     return await (await conn.execute(query("users_list"))).fetchall()  # type: ignore[return-value]
 

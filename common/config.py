@@ -6,6 +6,7 @@ becomes one ``ConfigError`` line, which the CLI prints before exiting with statu
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import uuid
 from collections.abc import Mapping
@@ -65,10 +66,11 @@ class Settings:
     pdf_memory_mb: int = 384
     pdf_max_pages: int = 50
     data_dir: Path = field(default_factory=default_data_dir)
-    # Accounts (issue 9): METRICS_TOKEN guards /metrics when set; AUTH_REQUIRED=1 turns away requests
-    # without a credential (off until every client carries one; a credential given is always checked).
+    # Accounts (issue 9): METRICS_TOKEN guards /metrics when set. A browser session ends after
+    # SESSION_IDLE_HOURS unused or SESSION_MAX_DAYS after sign-in, whichever comes first.
     metrics_token: str | None = None
-    auth_required: bool = False
+    session_idle_hours: float = 12.0
+    session_max_days: float = 14.0
     # Schedules' deliveries (docs/schedules.md): smtp://[user:pass@]host[:port] (STARTTLS when offered)
     # or smtps:// (TLS from the start, port 465); None: e-mail deliveries fail saying so.
     smtp_url: str | None = None
@@ -77,6 +79,14 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"  # links in e-mails and webhooks
     max_attachment_bytes: int = 10 * 1024 * 1024
     scheduler_enabled: bool = True
+
+    @property
+    def session_idle(self) -> dt.timedelta:
+        return dt.timedelta(hours=self.session_idle_hours)
+
+    @property
+    def session_max_age(self) -> dt.timedelta:
+        return dt.timedelta(days=self.session_max_days)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -121,7 +131,8 @@ class Settings:
             shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", 8.0, float, 0, 3600),
             log_format=log_format,
             metrics_token=env.get("METRICS_TOKEN", "").strip() or None,
-            auth_required=env.get("AUTH_REQUIRED", "0").strip().lower() in ("1", "true", "yes"),
+            session_idle_hours=_number(env, "SESSION_IDLE_HOURS", 12.0, float, 0.01, 24 * 365),
+            session_max_days=_number(env, "SESSION_MAX_DAYS", 14.0, float, 0.01, 3650),
             log_level=env.get("LOG_LEVEL", "INFO").strip().upper(),
             max_payload_bytes=_number(env, "MAX_PAYLOAD_BYTES", 64 * 1024, int, 2, 8 * 1024 * 1024),
             handler_modules=modules,

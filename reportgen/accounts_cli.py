@@ -13,8 +13,10 @@ import argparse
 import sys
 from typing import Any
 
-from common import accounts, db
+from common import accounts, db, sessions
 from common.config import Settings
+
+LOCAL_ADMIN = "admin@localhost"
 
 
 def add_parsers(sub: Any) -> None:
@@ -46,10 +48,25 @@ async def users(args: argparse.Namespace, settings: Settings, url: str) -> int:
         password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
         user = await accounts.create_user(conn, args.email, args.role, args.workspace or settings.default_workspace_id,
                                           password=password)
+        link = None if password is not None else sessions.link(
+            settings.public_base_url, await sessions.create_invite(conn, str(user["id"]), str(user["workspace_id"])))
     print(f"user {user['email']} ({user['id']}) is {user['role']} of workspace {user['workspace_id']}")
-    if password is None:
-        print("no password set: sign in with a one-time link (invites come with the accounts pages)")
+    if link is not None:
+        print(f"to choose a password and sign in, open this one-time link (valid {sessions.INVITE_DAYS} days):")
+        print(link)
     return 0
+
+
+async def local_admin_link(url: str, settings: Settings, base_url: str) -> str | None:
+    """``make run``: while no user has a password, make sure a local admin exists and return a fresh
+    one-time sign-in link for them (printed on the console, as Jupyter prints its token URL)."""
+    async with await db.connect_async(url, application_name="reportgen-first-admin") as conn:
+        if await accounts.count_users_with_password(conn) > 0:
+            return None
+        user = await accounts.create_user(conn, LOCAL_ADMIN, "admin", settings.default_workspace_id,
+                                          display_name="Local admin")
+        token = await sessions.create_invite(conn, str(user["id"]), settings.default_workspace_id, days=1)
+    return sessions.link(base_url, token)
 
 
 async def tokens(args: argparse.Namespace, settings: Settings, url: str) -> int:

@@ -118,9 +118,23 @@ def _serve_with_embedded_database(settings: Settings, mode: str, *, fast: bool) 
     try:
         print(f"embedded PostgreSQL {url} (data in {settings.data_dir}); serving on "
               f"http://{settings.host}:{settings.port}", file=sys.stderr)
+        _print_first_admin_link(settings, url)
         return run_service("reportgen serve", _serve(mode), settings, url)
     finally:
         server.stop()
+
+
+def _print_first_admin_link(settings: Settings, url: str) -> None:
+    """While nobody can sign in yet, a one-time link for the local admin, on the console."""
+    from common.migrate import migrate
+    from reportgen.accounts_cli import local_admin_link
+
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    migrate(url, settings.default_workspace_id)
+    link = asyncio.run(local_admin_link(url, settings, f"http://{host}:{settings.port}"))
+    if link is not None:
+        print(f"\n    No one can sign in yet. Open this one-time link to choose the local admin's password:"
+              f"\n\n        {link}\n", file=sys.stderr, flush=True)
 
 
 # -- operator commands ------------------------------------------------------------------------------------

@@ -366,6 +366,18 @@ CREATE TABLE IF NOT EXISTS invites (
     expires_at    timestamptz NOT NULL,
     used_at       timestamptz
 );
+-- Failed sign-ins of the last minutes, for throttling per account and per client address (a row per
+-- failure, older ones pruned as new ones arrive). The account is lower(email) as typed, known or not,
+-- so that throttling does not tell whether an address has an account.
+CREATE TABLE IF NOT EXISTS sign_in_failures (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email_key  text NOT NULL,
+    address    text NOT NULL,
+    at         timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS sign_in_failures_email_idx ON sign_in_failures (email_key, at);
+CREATE INDEX IF NOT EXISTS sign_in_failures_address_idx ON sign_in_failures (address, at);
+CREATE INDEX IF NOT EXISTS sign_in_failures_at_idx ON sign_in_failures (at);
 -- ---- end of accounts ------------------------------------------------------------------------------------
 -- ==== ceilings (issue 11) ================================================================================
 -- A download that broke its limits (PDF over PDF_MAX_PAGES, past PDF_TIMEOUT_SECONDS or PDF_MEMORY_MB):

@@ -1,11 +1,11 @@
 """Enforcement of each route's ``Access`` (issue 9), inside the matched route so ``access`` is known.
 
 ``web.permissions.Route`` wraps its endpoint with ``guard``: unknown paths never reach it and still
-answer 404. A bearer token (``Authorization: Bearer rg_...``) authenticates API clients; the principal
-it names is ``request.state.principal`` and so the workspace ``workspace_of`` returns.
+answer 404. Two credentials exist: a bearer token (``Authorization: Bearer rg_...``) for scripts, and
+the ``rg_session`` cookie of a signed-in browser (common/sessions.py). The principal either names is
+``request.state.principal``, and so the workspace ``workspace_of`` returns.
 
-- no or bad credential: 401 ``unauthenticated`` JSON for ``/api/*``, 303 to ``/login?next=...`` for pages
-  (anonymous requests are turned away only with ``AUTH_REQUIRED=1``; a credential given is always checked);
+- no or bad credential: 401 ``unauthenticated`` JSON for ``/api/*``, 303 to ``/login?next=...`` for pages;
 - a role below the route's: 403 ``forbidden``;
 - METRICS: open unless ``METRICS_TOKEN`` is set, then exactly that bearer token (constant-time compare).
 """
@@ -21,7 +21,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from common import accounts
+from common import accounts, sessions
 from web.errors import error_response
 from web.permissions import Access, role_allows
 
@@ -54,14 +54,20 @@ async def check(request: Request, access: Access) -> Response | None:
         if expected is None or (token is not None and hmac.compare_digest(token.encode(), expected.encode())):
             return None
         return _unauthenticated(request, "/metrics needs the bearer token METRICS_TOKEN")
-    if token is None:
-        if settings.auth_required:
-            return _unauthenticated(request, "sign in, or send an API token as 'Authorization: Bearer rg_...'")
-        return None
+    cookie = request.cookies.get(sessions.COOKIE)
+    if token is None and not cookie:
+        return _unauthenticated(request, "sign in, or send an API token as 'Authorization: Bearer rg_...'")
+    principal: accounts.Principal | None
     async with request.app.state.rg.connection() as conn:
-        principal = await accounts.authenticate_token(conn, token)
+        if token is not None:
+            principal = await accounts.authenticate_token(conn, token)
+        else:
+            assert cookie is not None
+            principal = await sessions.authenticate(conn, cookie, idle=settings.session_idle)
     if principal is None:
-        return _unauthenticated(request, "the API token is unknown, revoked or expired")
+        if token is not None:
+            return _unauthenticated(request, "the API token is unknown, revoked or expired")
+        return _unauthenticated(request, "your session has ended; sign in again")
     if not role_allows(principal.role, access):
         return error_response(403, "forbidden", f"this needs the {access.value} role; yours is {principal.role}")
     request.state.principal = principal

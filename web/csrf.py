@@ -10,6 +10,9 @@ Why each rule holds:
 - Multipart API calls (``POST /api/datasets``, ``POST /api/runs`` with files) carry the token in the
   ``X-CSRF-Token`` header instead (``GET /api/csrf`` hands one out). A custom header, like a JSON type,
   cannot be sent cross-site without a preflight; the signature is checked so the header is not a mere flag.
+- A request authenticated by a bearer token needs none of this: a browser never attaches that header by
+  itself, so a cross-site page cannot forge it (only cookies ride along, and the session cookie is
+  ``SameSite=Lax`` on top of the checks above).
 The secret is shared by all web instances through the ``app_secrets`` table (created by the first).
 """
 
@@ -54,6 +57,11 @@ async def _secret(request: Request) -> bytes:
     return request.app.state.csrf_secret  # type: ignore[no-any-return]
 
 
+def _by_bearer_token(request: Request) -> bool:
+    principal = getattr(request.state, "principal", None)
+    return getattr(principal, "via", None) == "token"
+
+
 def _sign(secret: bytes, nonce: str) -> str:
     mac = hmac.new(secret, nonce.encode(), hashlib.sha256).digest()[:18]
     return base64.urlsafe_b64encode(mac).decode()
@@ -83,6 +91,8 @@ def set_cookie(response: Response, token: str) -> None:
 
 async def check_form(request: Request, submitted: object) -> None:
     """A page form's token: equal to the cookie, and signed by us."""
+    if _by_bearer_token(request):
+        return
     secret = await _secret(request)
     cookie = request.cookies.get(COOKIE)
     if not (isinstance(submitted, str) and cookie and hmac.compare_digest(submitted, cookie)
@@ -92,6 +102,8 @@ async def check_form(request: Request, submitted: object) -> None:
 
 async def check_header(request: Request) -> None:
     """An API upload's ``X-CSRF-Token`` header: a token signed by us."""
+    if _by_bearer_token(request):
+        return
     if not _valid(await _secret(request), request.headers.get(HEADER)):
         raise CsrfRejected("multipart requests need an X-CSRF-Token header (get one from GET /api/csrf)")
 
@@ -100,7 +112,7 @@ async def check_api_action(request: Request) -> None:
     """A body-less API action (cancel, retry): a cross-site form could post it, so ask for proof that
     the caller is not one: a JSON content type or an ``X-CSRF-Token`` header (both need a preflight)."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type == "application/json":
+    if media_type == "application/json" or _by_bearer_token(request):
         return
     if not _valid(await _secret(request), request.headers.get(HEADER)):
         raise CsrfRejected("send this request with Content-Type: application/json (or an X-CSRF-Token header)")

@@ -7,7 +7,8 @@
 #
 # Variables: PROJECT (default: gcloud's), REGION (europe-west1), WEB_SERVICE (report-generator),
 # WORKER_SERVICE (report-generator-worker), VERIFY_TIMEOUT seconds for the PING (60),
-# VERIFY_POLL_INTERVAL seconds between status reads (1).
+# VERIFY_POLL_INTERVAL seconds between status reads (1), REPORTGEN_API_TOKEN an admin's API token (the web
+# refuses anonymous requests: make one with `reportgen tokens create EMAIL`, docs/deploy.md).
 # Needs gcloud, curl and python3. Exit status: 0 all passed, 1 a check failed, 2 could not run.
 set -uo pipefail
 
@@ -166,10 +167,17 @@ else
 fi
 
 # --- 8: a PING job end to end ---------------------------------------------------------------------------
-token=""
+token=""  # a Cloud Run identity token, fetched when the service is not public
+api_token="${REPORTGEN_API_TOKEN:-}"
 request() { # request METHOD URL [JSON]: sets $status, body in $tmp/body
   local args=(-sS -o "$tmp/body" -w '%{http_code}' -X "$1" --max-time 10 -H 'Accept: application/json')
-  [ -n "$token" ] && args+=(-H "Authorization: Bearer $token")
+  # With an API token in Authorization, Cloud Run takes its identity token from X-Serverless-Authorization.
+  if [ -n "$api_token" ]; then
+    args+=(-H "Authorization: Bearer $api_token")
+    [ -n "$token" ] && args+=(-H "X-Serverless-Authorization: Bearer $token")
+  elif [ -n "$token" ]; then
+    args+=(-H "Authorization: Bearer $token")
+  fi
   [ $# -ge 3 ] && args+=(-H 'Content-Type: application/json' --data "$3")
   status="$(curl "${args[@]}" "$2" 2>"$tmp/curl.err")" || status="000"
 }
@@ -202,8 +210,14 @@ e2e() {
     local why="HTTP $status from POST $url/api/jobs"
     [ "$status" = 000 ] && why="$why: $(head -c 200 "$tmp/curl.err" | tr '\n' ' ')"
     case "$status" in
-      401 | 403) fail "$check ($why)" \
-        "grant yourself roles/run.invoker on $WEB_SERVICE (or allow unauthenticated access) and log in: gcloud auth login" ;;
+      401 | 403)
+        if [ -z "$api_token" ] && grep -q '"unauthenticated"' "$tmp/body" 2>/dev/null; then
+          fail "$check ($why: the web wants an API token)" \
+            "export REPORTGEN_API_TOKEN=\$(reportgen tokens create ADMIN_EMAIL | tail -1) (docs/deploy.md, first admin) and run this again; if the service is not public, grant yourself roles/run.invoker on $WEB_SERVICE too"
+        else
+          fail "$check ($why)" \
+            "grant yourself roles/run.invoker on $WEB_SERVICE (or allow unauthenticated access), log in (gcloud auth login), and give an admin's REPORTGEN_API_TOKEN"
+        fi ;;
       5*) fail "$check ($why)" \
         "the web service cannot insert the job; curl $url/readyz and read: gcloud run services logs read $WEB_SERVICE $where --limit 50" ;;
       *) fail "$check ($why)" "check that $url is the report-generator web service and that it is Ready" ;;

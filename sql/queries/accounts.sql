@@ -119,5 +119,35 @@ UPDATE users SET password_hash = %(password_hash)s WHERE id = %(id)s RETURNING i
 -- user_by_id --
 SELECT id, email, display_name, password_hash, created_at FROM users WHERE id = %(id)s;
 
--- users_count --
-SELECT count(*) AS n FROM users;
+-- users_with_password_count --
+-- Whether anyone can sign in yet (``make run`` prints a first-admin link until someone can).
+SELECT count(*) AS n FROM users WHERE password_hash IS NOT NULL;
+
+-- sign_in_failures_recent --
+-- Failed sign-ins within the throttle window for this account and this address, and when the oldest of
+-- each leaves the window (for Retry-After).
+SELECT
+    (SELECT count(*) FROM sign_in_failures
+      WHERE email_key = %(email_key)s AND at > now() - make_interval(secs => %(window_seconds)s)) AS by_account,
+    (SELECT count(*) FROM sign_in_failures
+      WHERE address = %(address)s AND at > now() - make_interval(secs => %(window_seconds)s)) AS by_address,
+    (SELECT extract(epoch FROM min(at) + make_interval(secs => %(window_seconds)s) - now()) FROM sign_in_failures
+      WHERE (email_key = %(email_key)s OR address = %(address)s)
+        AND at > now() - make_interval(secs => %(window_seconds)s)) AS retry_after;
+
+-- sign_in_failure_record --
+-- One failure; failures older than a day (far outside any window) go at the same time.
+WITH pruned AS (DELETE FROM sign_in_failures WHERE at < now() - interval '1 day')
+INSERT INTO sign_in_failures (email_key, address) VALUES (%(email_key)s, %(address)s);
+
+-- sign_in_failures_clear --
+-- A successful sign-in forgets the account's failures (the address keeps its own).
+DELETE FROM sign_in_failures WHERE email_key = %(email_key)s;
+
+-- sign_in_candidate --
+-- The user behind an email with their password hash and the workspace a new session starts in: the
+-- deployment's default workspace when they belong to it, else their first membership.
+SELECT u.id, u.email, u.password_hash,
+       (SELECT m.workspace_id FROM memberships m WHERE m.user_id = u.id
+        ORDER BY m.workspace_id = %(default_workspace_id)s DESC, m.created_at LIMIT 1) AS workspace_id
+FROM users u WHERE lower(u.email) = %(email)s;

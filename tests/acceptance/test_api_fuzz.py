@@ -179,7 +179,7 @@ def wire(value: str) -> str:
 
 @pytest.fixture
 def client(web) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=web.base_url, timeout=10) as http:
+    with web.client(timeout=10) as http:
         yield http
 
 

@@ -26,7 +26,7 @@ MAX_PAYLOAD = 64 * 1024  # the default MAX_PAYLOAD_BYTES
 def api(database_url, services) -> Iterator[httpx.Client]:
     web = services("web", database_url)
     wait_for(web.ready, timeout=15, message="web /readyz")
-    with httpx.Client(base_url=web.base_url, timeout=10) as client:
+    with web.client(timeout=10) as client:
         yield client
 
 

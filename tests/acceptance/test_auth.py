@@ -29,7 +29,7 @@ async def _setup(url: str) -> dict[str, str]:
 def app_and_tokens(database_url: str,
                    services: Callable[..., Service]) -> Iterator[tuple[httpx.Client, dict[str, str]]]:
     tokens = asyncio.run(_setup(database_url))
-    web = services("web", database_url, AUTH_REQUIRED="1", METRICS_TOKEN="m-secret")
+    web = services("web", database_url, METRICS_TOKEN="m-secret")
     # A bare client on purpose: this test chooses each request's credential itself.
     with httpx.Client(base_url=web.base_url, timeout=30, follow_redirects=False) as client:
         yield client, tokens

@@ -8,6 +8,7 @@ Screenshots go to a temporary directory, or to ``docs/screenshots/`` with ``REPO
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 from collections.abc import Iterator
@@ -32,6 +33,14 @@ Total revenue: **{{ sales | sum("revenue") | number }}**
 """
 PARAMETERS = '[{"name": "title", "type": "text", "default": "Browser report"},\n' \
              ' {"name": "sales", "type": "dataset", "required": true}]'
+
+
+async def _make_member(url: str, email: str, role: str, password: str) -> None:
+    from common import accounts, db
+    from tests.support.databases import WORKSPACE
+
+    async with await db.connect_async(url) as conn:
+        await accounts.create_user(conn, email, role, WORKSPACE, password=password)
 
 
 def browser_required() -> bool:
@@ -78,7 +87,19 @@ def test_newcomer_writes_a_template_runs_it_and_downloads_the_pdf(database_url: 
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
 
+    # Signing in: the first page asked for sends the newcomer to /login, and back there once signed in.
+    asyncio.run(_make_member(database_url, "newcomer@example.test", "editor", "correct horse battery"))
     page.goto(f"{web.base_url}/templates")
+    page.wait_for_url("**/login?next=%2Ftemplates")
+    page.fill("#email", "newcomer@example.test")
+    page.fill("#password", "wrong password")
+    page.click("button:text('Sign in')")
+    assert "do not match" in page.inner_text("[role=alert]")
+    page.fill("#password", "correct horse battery")
+    page.click("button:text('Sign in')")
+    page.wait_for_url(f"{web.base_url}/templates")
+    cookie = next(c for c in context.cookies() if c["name"] == "rg_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
     wait_for(lambda: page.reload() or page.locator("text=Monthly sales summary").count() > 0, timeout=20,
              interval=0.3, message="the examples are listed")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.acceptance.test_browser import browser  # noqa: F401  (the fixture: chromium or a skip)
+from tests.support.accounts import sign_in_browser
 from tests.support.processes import Service, wait_for
 
 
@@ -18,6 +19,7 @@ def example_id(web: Service, name: str = "Monthly sales summary") -> str:
 
 def open_editor(chromium: Any, web: Service, path: str) -> tuple[Any, list[str]]:
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    sign_in_browser(context, web.base_url, web.database_url, role="editor")
     page = context.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)

@@ -39,7 +39,7 @@ def system(database_url: str, services: Any) -> tuple[Service, Service]:
 
 @pytest.fixture
 def api(system: tuple[Service, Service]) -> httpx.Client:
-    with httpx.Client(base_url=system[0].base_url, timeout=30) as client:
+    with system[0].client() as client:
         yield client  # type: ignore[misc]
 
 
@@ -151,24 +151,29 @@ def test_uploads_have_type_size_and_csrf_limits(api: httpx.Client) -> None:
     assert good.status_code == 201 and good.json()["filename"] == "a.csv" and good.json()["rows"] == 1
 
 
-def test_a_form_post_without_the_double_submitted_token_is_rejected(api: httpx.Client) -> None:
+def test_a_form_post_without_the_double_submitted_token_is_rejected(api: httpx.Client,
+                                                                   system: tuple[Service, Service]) -> None:
     template_id = _template(api)
-    page = api.get(f"/templates/{template_id}/run")
+    # A signed-in browser: its session cookie rides along with any form a page posts, so the form's
+    # double-submitted token is what tells our own page from another site's.
+    browser = system[0].session_client()
+    page = browser.get(f"/templates/{template_id}/run")
     assert page.status_code == 200 and "rg_csrf" in page.cookies
     token = page.cookies["rg_csrf"]
     files = {"file.data": ("s.csv", SALES_CSV, "text/csv")}
-    cross_site = httpx.post(f"{api.base_url}/templates/{template_id}/run", data={"p.title": "x"}, files=files)
+    cross_site = browser.post(f"/templates/{template_id}/run", data={"p.title": "x"}, files=files)
     assert cross_site.status_code == 403
-    wrong = api.post(f"/templates/{template_id}/run", data={"csrf_token": "abc.def"}, files=files)
+    wrong = browser.post(f"/templates/{template_id}/run", data={"csrf_token": "abc.def"}, files=files)
     assert wrong.status_code == 403
-    ok = api.post(f"/templates/{template_id}/run", data={"csrf_token": token, "p.title": "Form"}, files=files)
+    assert api.get("/api/runs").json()["runs"] == [], "a refused form changes nothing"
+    ok = browser.post(f"/templates/{template_id}/run", data={"csrf_token": token, "p.title": "Form"}, files=files)
     assert ok.status_code == 303 and ok.headers["location"].startswith("/runs/")
     assert api.get("/api/runs").json()["runs"][0]["template_name"] == "Simple"
 
 
 def test_the_sample_report_runs_through_the_worker_with_the_right_numbers(database_url: str, services: Any) -> None:
     web = services("web", database_url)  # the worker starts once the run is seen QUEUED
-    api = httpx.Client(base_url=web.base_url, timeout=30)
+    api = web.client()
     examples = wait_for(lambda: [t for t in api.get("/api/templates").json()["templates"] if t["example_slug"]],
                         timeout=20, message="examples seeded")
     assert {t["example_slug"] for t in examples} == {e.slug for e in load_examples()}

@@ -15,7 +15,7 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 def _client(database_url: str, services: Any) -> httpx.Client:
     web: Service = services("web", database_url)
-    return httpx.Client(base_url=web.base_url, timeout=30)
+    return web.session_client()
 
 
 def test_pages_render_and_carry_csrf_tokens(database_url: str, services: Any) -> None:

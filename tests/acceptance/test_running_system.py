@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import httpx
 import pytest
 
 from common.db import is_transaction_pooler
@@ -156,10 +155,11 @@ def test_serve_all_runs_web_and_worker_in_one_process_and_seeds_the_examples(dat
     service = Service("reportgen.cli", database_url, args=("serve",), env={"SERVICE_MODE": "all"}, log_dir=tmp_path)
     try:
         service.start()
-        created = httpx.post(f"{service.base_url}/api/jobs", json={"type": "PING"}, timeout=5)
+        api = service.client(timeout=5)
+        created = api.post("/api/jobs", json={"type": "PING"})
         assert created.status_code == 201
         wait_status(database_url, created.json()["id"], "COMPLETED", timeout=10)
-        wait_for(lambda: len(httpx.get(f"{service.base_url}/api/templates", timeout=5).json()["templates"]) >= 3,
+        wait_for(lambda: len(api.get("/api/templates").json()["templates"]) >= 3,
                  timeout=15, message="example templates created on first start")
         # Through a transaction pooler without LISTEN_DATABASE_URL (make test-pgbouncer) it runs poll-only.
         expected_up = 0 if is_transaction_pooler(database_url) else 1

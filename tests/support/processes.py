@@ -83,6 +83,15 @@ class Service:
             headers["Authorization"] = f"Bearer {token}"
         return httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
+    def session_client(self, *, role: str = "admin", timeout: float = 30) -> httpx.Client:
+        """An HTTP client that acts like a signed-in browser: the ``rg_session`` cookie, no token (so the
+        CSRF rules for cookie-authenticated requests apply to it)."""
+        from tests.support.accounts import session_cookie
+
+        client = httpx.Client(base_url=self.base_url, timeout=timeout)
+        client.cookies.set("rg_session", session_cookie(self.database_url, role), domain="127.0.0.1")
+        return client
+
     def healthy(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:

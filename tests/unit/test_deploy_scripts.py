@@ -100,6 +100,7 @@ class JobApi:
     worker_running: bool = True  # False: jobs stay QUEUED
     outcome: str = "COMPLETED"  # final status once the 'worker' has run a job
     token: str | None = None  # when set, requests need "Authorization: Bearer <token>"
+    api_token: str | None = None  # when set, "Authorization: Bearer <api_token>" (and the identity token moves)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     posted: list[dict[str, Any]] = field(default_factory=list)
 
@@ -125,6 +126,12 @@ def _handler(api: JobApi) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def _authorised(self) -> bool:
+            if api.api_token:  # the app's own token in Authorization; Cloud Run's in X-Serverless-Authorization
+                if self.headers.get("Authorization") != f"Bearer {api.api_token}" or (
+                        api.token and self.headers.get("X-Serverless-Authorization") != f"Bearer {api.token}"):
+                    self._send(401, {"error": {"code": "unauthenticated", "message": "token needed"}})
+                    return False
+                return True
             if api.token and self.headers.get("Authorization") != f"Bearer {api.token}":
                 self._send(401, {"error": {"code": "unauthenticated", "message": "token needed"}})
                 return False
@@ -333,6 +340,15 @@ def test_verify_fetches_an_identity_token_when_the_web_asks_for_one(
     result = cloud.run("verify.sh")
     assert result.returncode == 0, result.stdout + result.stderr
     assert ["auth", "print-identity-token"] in [c["argv"] for c in cloud.calls()]
+    assert len(job_api.posted) == 1
+
+
+def test_verify_sends_the_api_token_and_moves_the_identity_token_aside(cloud: FakeCloud, job_api: JobApi) -> None:
+    job_api.token, job_api.api_token = "id-token-123", "rg_admin-token"
+    refused = cloud.run("verify.sh")
+    assert refused.returncode == 1 and "REPORTGEN_API_TOKEN" in refused.stdout, refused.stdout
+    result = cloud.run("verify.sh", REPORTGEN_API_TOKEN="rg_admin-token")
+    assert result.returncode == 0, result.stdout + result.stderr
     assert len(job_api.posted) == 1
 
 
