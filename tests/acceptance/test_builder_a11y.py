@@ -113,11 +113,19 @@ def test_a_template_built_with_the_builder_alone_saves_and_runs(database_url: st
     page.fill("#parameters", json.dumps(decls))
     assert card(page, 1).get_by_label("Help").input_value() == "Where the sales were made"
 
-    # The keyboard can leave the code editor: Tab moves on instead of inserting a tab.
+    # A name added in the builder is offered for completion; Escape closes the list, then Tab leaves
+    # the code editor (it never inserts a tab), so the page works from the keyboard alone.
     page.locator(".cm-content").focus()
+    page.keyboard.press("Control+End")
+    page.keyboard.type("reg")
+    page.keyboard.press("Control+Space")
+    page.locator(".cm-tooltip-autocomplete", has_text="region").wait_for()
     page.keyboard.press("Escape")
     page.keyboard.press("Tab")
     assert page.evaluate("!document.activeElement.closest('.cm-editor')")
+    assert page.locator(".cm-tooltip-autocomplete").count() == 0
+    page.evaluate("body => { const v = window.reportgenEditor;"
+                  " v.dispatch({changes: {from: 0, to: v.state.doc.length, insert: body}}); }", BODY)
 
     page.click("button[value=save]")
     page.wait_for_url("**/templates/*")

@@ -98,6 +98,7 @@ export function mountBuilder(textarea, onChange, data) {
     for (const k of Object.keys(data.samples)) delete data.samples[k];
     for (const c of cards) if (c.raw.type === "dataset" && c.sample && c.raw.name.trim()) data.samples[c.raw.name.trim()] = c.sample.id;
     samplesField.value = JSON.stringify(data.samples);
+    data.parameters = cards.map((c) => c.raw.name.trim()).filter((n) => n);  // offered for completion
   }
 
   // After any edit in the builder: write the JSON view, check, preview.
@@ -222,6 +223,7 @@ export function mountBuilder(textarea, onChange, data) {
         const answer = await response.json();
         if (!response.ok) throw new Error((answer.error && answer.error.message) || "upload failed");
         card.sample = { id: answer.id, filename: answer.filename };
+        data.columns = Object.assign({}, data.columns, { [card.raw.name.trim()]: answer.columns || [] });
         state.textContent = "Sample: " + answer.filename + " (" + answer.rows + " rows; columns "
           + (answer.columns || []).join(", ") + ")";
         written();

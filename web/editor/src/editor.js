@@ -23,12 +23,13 @@ function readData() {
 function completions(data) {
   const filters = (data.filters || []).map((f) => ({ label: f.name, type: "function", detail: f.summary }));
   const helpers = (data.helpers || []).map((h) => ({ label: h.name, type: "function", detail: h.summary }));
-  const columns = [];
-  for (const [param, cols] of Object.entries(data.columns || {})) {
-    for (const c of cols) columns.push({ label: c, type: "property", detail: "column of " + param });
-  }
-  const names = (data.parameters || []).map((p) => ({ label: p, type: "variable", detail: "parameter" }));
   return (ctx) => {
+    // Read each time: the parameter builder adds names, and columns when a sample CSV is uploaded.
+    const columns = [];
+    for (const [param, cols] of Object.entries(data.columns || {})) {
+      for (const c of cols) columns.push({ label: c, type: "property", detail: "column of " + param });
+    }
+    const names = (data.parameters || []).map((p) => ({ label: p, type: "variable", detail: "parameter" }));
     const quoted = ctx.matchBefore(/["'][\w ]*/);
     if (quoted && columns.length) return { from: quoted.from + 1, options: columns, validFor: /^[\w ]*$/ };
     const afterPipe = ctx.matchBefore(/\|\s*\w*/);
