@@ -44,7 +44,8 @@ PATHS: dict[str, Any] = {
         "summary": "Check parameter declarations with the rules of a save (the editor's builder, as you type)",
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
             "type": "object", "required": ["parameters"], "additionalProperties": False,
-            "properties": {"parameters": {"type": "array", "items": {"type": "object"}}}}}}},
+            "properties": {"parameters": {"description": "the declarations to check (any JSON: what is not a "
+                                                         "list of declarations is the answer's errors)"}}}}}},
         "responses": {"200": _json({"type": "object", "required": ["valid", "parameters", "errors"], "properties": {
             "valid": {"type": "boolean"},
             "parameters": {"type": "array", "nullable": True, "items": {"type": "object"},
