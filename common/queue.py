@@ -223,16 +223,24 @@ class QueueStore:
                              budget_seconds: float = PRUNE_BUDGET_SECONDS) -> Pruned:
         """Delete old finished jobs (and their attempt history) a batch at a time, while batches come back
         full and the time budget lasts; ``behind`` when the budget ran out first (the caller comes back)."""
+        return await self._prune_batches("job_prune_finished", retention_seconds, budget_seconds)
+
+    async def prune_audit(self, retention_seconds: float, *,
+                          budget_seconds: float = PRUNE_BUDGET_SECONDS) -> Pruned:
+        """Delete audit events older than the retention period, in batches like ``prune_finished``."""
+        return await self._prune_batches("audit_prune", retention_seconds, budget_seconds)
+
+    async def _prune_batches(self, name: str, retention_seconds: float, budget_seconds: float) -> Pruned:
         deleted = 0
         started = time.monotonic()
         while True:
             async def batch() -> int:
                 async with self.pool.connection() as conn:
-                    cur = await conn.execute(query("job_prune_finished"),
-                                             {"retention_seconds": retention_seconds, "limit": PRUNE_BATCH})
+                    cur = await conn.execute(query(name), {"retention_seconds": retention_seconds,
+                                                           "limit": PRUNE_BATCH})
                     return cur.rowcount
 
-            count = await _translated("job_prune_finished", STATEMENT_TIMEOUT_SECONDS, batch())
+            count = await _translated(name, STATEMENT_TIMEOUT_SECONDS, batch())
             deleted += count
             if count < PRUNE_BATCH:
                 return Pruned(deleted, False, time.monotonic() - started)

@@ -1,4 +1,4 @@
-"""Rescues jobs whose lease ran out; prunes old finished jobs and the rows of dead workers.
+"""Rescues jobs whose lease ran out; prunes old finished jobs, old audit events and dead workers' rows.
 
 Any worker may rescue any job: the one that held it died, hung, or lost the database for longer than
 the lease. A rescued job comes back after a backoff (the retry formula of common/backoff.py), so that a
@@ -9,7 +9,8 @@ and no single statement holds many locks. It must keep pace with the drain: one 
 time budget (``PRUNE_BUDGET_SECONDS``). Rounds come every ``PRUNE_EVERY_SECONDS`` while pruning keeps up;
 a round that ran out of budget with old jobs left is "behind", and then the next round follows after
 ``PRUNE_BEHIND_PAUSE_SECONDS`` (rescue runs between rounds), so pruning speeds up to nearly all the time
-until it has caught up. Measured by bench/prune_soak.py (docs/benchmarks.md).
+until it has caught up. Measured by bench/prune_soak.py (docs/benchmarks.md). Audit events older than
+``AUDIT_RETENTION_DAYS`` are pruned the same way, in the same rounds.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ class Reaper:
                      self.settings.job_retention_days, pruned.seconds, pruned.deleted / max(pruned.seconds, 1e-3),
                      "; behind, pruning again at once" if pruned.behind else "")
         await self.store.prune_workers(max(DEAD_WORKER_ROW_SECONDS, 3 * self.settings.poll_interval_seconds))
+        events = await self.store.prune_audit(self.settings.audit_retention_days * 86400)
+        if events.deleted:
+            log.info("pruned %d audit events older than %.1f days", events.deleted,
+                     self.settings.audit_retention_days)
+        self.behind = self.behind or events.behind
         return pruned.deleted
 
     async def run(self) -> None:

@@ -59,6 +59,18 @@ def test_pruning_deletes_a_jobs_attempt_history_with_it(database_url):
     assert attempts_of(database_url, old) == []
 
 
+def test_pruning_deletes_audit_events_older_than_their_retention_and_keeps_the_rest(database_url):
+    with connect(database_url) as conn:
+        conn.execute("""INSERT INTO audit_events (workspace_id, action, target, at)
+                        SELECT %s, 'job.cancelled', 'e' || n, now() - make_interval(days => n)
+                        FROM generate_series(0, 120) AS n""", (WORKSPACE,))
+    _reap(database_url, audit_retention_days=90.0)
+    with connect(database_url) as conn:
+        left = conn.execute("SELECT min(at) > now() - interval '90 days' AS recent, count(*) AS n "
+                            "FROM audit_events").fetchone()
+    assert left == {"recent": True, "n": 90}, "days 0 to 89 stay, days 90 to 120 are pruned"
+
+
 def _old_finished(url: str, n: int) -> None:
     with connect(url) as conn:
         conn.execute("INSERT INTO jobs (workspace_id, type, status, payload, attempts, started_at, completed_at) "
