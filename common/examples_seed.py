@@ -12,7 +12,7 @@ import logging
 from psycopg.types.json import Jsonb
 
 from common import db, report_datasets, report_templates
-from common.reports import load_examples
+from common.reports import load_examples, parse_csv
 from common.sql import query
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,9 @@ async def seed_examples(url: str, workspace_id: str) -> list[str]:
                     samples = {}
                     for param, (filename, data) in example.datasets.items():
                         # the shipped samples are exempt from the dataset quota
-                        row = await report_datasets.insert(conn, workspace_id, filename, data, quotas=None)
+                        row = await report_datasets.insert(conn, workspace_id, filename, data,
+                                                         parse_csv(data, limits=report_datasets.LIMITS),
+                                                         quotas=None)
                         samples[param] = str(row["id"])
                     await conn.execute(query("template_set_samples"), {
                         "id": template_id, "workspace_id": workspace_id, "sample_datasets": Jsonb(samples)})

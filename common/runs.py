@@ -107,7 +107,9 @@ async def create(conn: AsyncConnection, workspace_id: str, template_id: str, val
             await quota.lock(conn, workspace_id)
             await quota.check_run(conn, workspace_id, quotas)
         for name, (filename, data) in new_files.items():
-            row = await report_datasets.insert(conn, workspace_id, filename, data, quotas=quotas)
+            shape = typed.get(name)
+            row = await report_datasets.insert(conn, workspace_id, filename, data,
+                                               shape if isinstance(shape, Dataset) else None, quotas=quotas)
             ids[name] = str(row["id"])
         stored = stored_values(declarations, typed, ids)
         job, _ = await jobs.enqueue(conn, workspace_id, NewJob(type="START_RUN", payload={"run_id": run_id}))
@@ -183,6 +185,10 @@ def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     out["exports"] = list(row.get("exports") or [])
     out["links"] = {"self": f"/api/runs/{out['id']}", "events": f"/api/runs/{out['id']}/events",
                     "page": f"/runs/{out['id']}"}
+    if out.get("template_id") and out.get("template_version"):  # the exact version this run rendered
+        version = f"/templates/{out['template_id']}/versions/{out['template_version']}"
+        out["links"]["version"] = "/api" + version
+        out["links"]["version_page"] = version
     if row.get("status") == "COMPLETED":
         out["links"]["report"] = {fmt: f"/api/runs/{out['id']}/report?format={fmt}"
                                   for fmt in ("html", "pdf", "md", "csv")}

@@ -90,8 +90,8 @@ def user_of(request: Request) -> str | None:
 
 
 def may(request: Request, needed: Access) -> bool:
-    """Whether this request's credential reaches ``needed`` (for showing a page's buttons; the route's
-    own ``access`` is what enforces). Without a credential, only what is open."""
+    """Whether this request's credential reaches ``needed`` (for showing a page's buttons and forms; the
+    route's own ``access`` is what enforces). Without a credential, only what is open."""
     principal = getattr(request.state, "principal", None)
     if principal is None:
         return needed in (Access.OPEN, Access.SHARE)

@@ -99,6 +99,8 @@ def test_newcomer_writes_a_template_runs_it_and_downloads_the_pdf(database_url: 
     page.fill("#password", "wrong password")
     page.click("button:text('Sign in')")
     assert "do not match" in page.inner_text("[role=alert]")
+    assert errors == ["Failed to load resource: the server responded with a status of 401 (Unauthorized)"]
+    errors.clear()  # that 401 was the point; from here on the console must stay clean
     page.fill("#password", "correct horse battery")
     page.click("button:text('Sign in')")
     page.wait_for_url(f"{web.base_url}/templates")
