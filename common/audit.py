@@ -29,6 +29,7 @@ ACTIONS = (
     "template.saved", "template.archived",
     "run.started", "run.cancelled",
     "token.created", "token.revoked",
+    "share.created", "share.revoked",
     "member.added", "member.changed", "member.removed",
     "job.cancelled", "job.retried",
 )
