@@ -73,6 +73,9 @@ class QueueCollector(Collector):
             yield recent
 
 
+DELIVERY_CHANNELS = ("email", "webhook", "owner")  # deliveries.channel's CHECK
+
+
 class Metrics:
     def __init__(self) -> None:
         disable_created_metrics()  # the *_created series only add noise to every scrape
@@ -106,6 +109,9 @@ class Metrics:
         r.register(self.queue)
         for source in ("notify", "poll"):
             self.wakeups.labels(source=source)
+        for channel in DELIVERY_CHANNELS:  # exported at 0, so that increase() sees the first failure
+            for outcome in ("delivered", "failed"):
+                self.deliveries.labels(channel=channel, outcome=outcome)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: the worker looks these up several times per job."""

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
@@ -174,7 +175,13 @@ def preview(cron: object, timezone: object, count: int = 5) -> dict[str, Any]:
     tz = zone(timezone if timezone not in (None, "") else "UTC")
     fires = next_fires(expr, tz, dt.datetime.now(dt.UTC), count)
     return {"cron": expr, "timezone": tz.key,
-            "next": [{"utc": f.isoformat(), "local": f.astimezone(tz).isoformat()} for f in fires]}
+            "next": [{"utc": f.isoformat(), "local": f.astimezone(tz).isoformat(), "label": local_label(f, tz)}
+                     for f in fires]}
+
+
+def local_label(when: dt.datetime, tz: ZoneInfo) -> str:
+    """How pages show a fire time: the schedule's wall clock with its zone's abbreviation (CET, CEST)."""
+    return when.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 async def fire(conn: AsyncConnection, row: Mapping[str, Any], fire_at: dt.datetime, *,
@@ -228,5 +235,6 @@ async def list_fires(conn: AsyncConnection, workspace_id: str, ident: str, limit
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     out = row_to_json(row)
     if "id" in out and "cron" in out:
-        out["links"] = {"self": f"/api/schedules/{out['id']}", "deliveries": f"/api/schedules/{out['id']}/deliveries"}
+        out["links"] = {"self": f"/api/schedules/{out['id']}", "page": f"/schedules/{out['id']}",
+                        "deliveries": f"/api/schedules/{out['id']}/deliveries"}
     return out

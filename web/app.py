@@ -33,6 +33,7 @@ from web import (
     pages_account,
     pages_members,
     pages_runs,
+    pages_schedules,
     pages_templates,
     sse,
 )
@@ -71,7 +72,7 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
     routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
               *api_preview.ROUTES, *api_templates.ROUTES, *api_runs.ROUTES, *api_schedules.ROUTES,
               *api_reports.ROUTES, *sse.ROUTES, *csrf.ROUTES,
-              *pages_templates.ROUTES, *pages_runs.ROUTES, *pages_account.ROUTES,
+              *pages_templates.ROUTES, *pages_runs.ROUTES, *pages_schedules.ROUTES, *pages_account.ROUTES,
               *api_members.ROUTES, *api_tokens.ROUTES, *pages_members.ROUTES,
               Mount("/static", StaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

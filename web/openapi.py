@@ -105,6 +105,15 @@ SPEC: dict[str, Any] = {
 }
 
 
+# Every operation needs a credential (DESIGN.md, "Accounts and access"): an API token, or a signed-in
+# browser's session cookie. A missing or bad one answers 401, a role too low 403.
+SPEC["components"]["securitySchemes"] = {
+    "apiToken": {"type": "http", "scheme": "bearer", "bearerFormat": "rg_...",
+                 "description": "`reportgen tokens create EMAIL` prints one; shown once, stored hashed"},
+    "session": {"type": "apiKey", "in": "cookie", "name": "rg_session",
+                "description": "a signed-in browser (POST /login); cookie-authenticated writes need CSRF proof"},
+}
+SPEC["security"] = [{"apiToken": []}, {"session": []}]
 SPEC["paths"].update(openapi_reports.PATHS)
 SPEC["components"]["schemas"].update(openapi_reports.SCHEMAS)
 SPEC["paths"].update(openapi_schedules.PATHS)

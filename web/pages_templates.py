@@ -20,7 +20,7 @@ from common.errors import Conflict, ValidationError
 from common.report_templates import TemplateInput
 from common.reports.reference import reference
 from common.runs import Upload
-from web import csrf
+from web import csrf, schedule_forms
 from web.api_runs import file_bytes, read_multipart, record_run_started
 from web.api_templates import record_saved, template_id
 from web.page_render import page
@@ -63,8 +63,11 @@ def _editor_form(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
     return data, errors
 
 
-async def _editor(request: Request, template: dict[str, Any] | None, data: dict[str, Any] | None = None,
-                  errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+async def editor_page(request: Request, template: dict[str, Any] | None, data: dict[str, Any] | None = None,
+                      errors: dict[str, str] | None = None, status_code: int = 200, *,
+                      schedule_values: dict[str, Any] | None = None,
+                      schedule_errors: dict[str, Any] | None = None) -> Response:
+    """The editor; for a saved template, with its "Schedules" section (``schedule_*``: a refused create)."""
     if data is None:
         source = template or {"name": "", "description": "", "body": NEW_BODY, "parameters": NEW_PARAMETERS}
         data = {**source, "parameters": source["parameters"]}
@@ -74,6 +77,8 @@ async def _editor(request: Request, template: dict[str, Any] | None, data: dict[
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
         columns = await template_preview.sample_columns(conn, workspace_of(request), samples)
+        scheduled = await schedule_forms.section(conn, request, str(template["id"]), schedule_values,
+                                                 schedule_errors) if template else {}
     entries = reference()
     editor_data = {
         "template_id": str(template["id"]) if template else None, "samples": samples, "columns": columns,
@@ -85,21 +90,21 @@ async def _editor(request: Request, template: dict[str, Any] | None, data: dict[
     nonce = secrets.token_urlsafe(18)
     response = await page(request, "template_edit.html", {
         "template": template, "data": data, "parameters_text": params_text, "errors": errors or {},
-        "editor_data": editor_data, "reference": entries, "columns": columns, "style_nonce": nonce},
+        "editor_data": editor_data, "reference": entries, "columns": columns, "style_nonce": nonce, **scheduled},
         status_code=status_code)
     response.headers["Content-Security-Policy"] = csp_with_style_nonce(nonce)
     return response
 
 
 async def new_page(request: Request) -> Response:
-    return await _editor(request, None)
+    return await editor_page(request, None)
 
 
 async def edit_page(request: Request) -> Response:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
         template = await report_templates.get(conn, workspace_of(request), template_id(request))
-    return await _editor(request, template)
+    return await editor_page(request, template)
 
 
 async def save(request: Request) -> Response:
@@ -124,7 +129,7 @@ async def save(request: Request) -> Response:
                 await record_saved(conn, request, await report_templates.get(conn, workspace_of(request), ident))
         except (ValidationError, Conflict) as exc:
             details = exc.details if isinstance(exc.details, dict) else {"form": exc.message}
-            return await _editor(request, template, data, {**details, **errors}, status_code=422)
+            return await editor_page(request, template, data, {**details, **errors}, status_code=422)
         if form.get("action") != "preview":
             return RedirectResponse(f"/templates/{ident}", status_code=303)
         current = await report_templates.get(conn, workspace_of(request), ident)

@@ -87,3 +87,10 @@ def user_of(request: Request) -> str | None:
     """The signed-in user's id, or None (open routes, share links, no accounts yet)."""
     principal = getattr(request.state, "principal", None)
     return None if principal is None else str(principal.user_id)
+
+
+def may(request: Request, access: Access) -> bool:
+    """Whether this request's principal could use a route needing ``access`` (pages hide the forms a
+    viewer cannot post; the route's own guard is what refuses them)."""
+    principal = getattr(request.state, "principal", None)
+    return principal is not None and role_allows(principal.role, access)

