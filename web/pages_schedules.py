@@ -22,6 +22,7 @@ from common.errors import Conflict, NotFound, ValidationError
 from common.schedule_times import zone
 from common.sql import query
 from web import csrf, schedule_forms
+from web.api_schedules import record_run_now
 from web.api_templates import template_id
 from web.page_render import page
 from web.pages_templates import editor_page
@@ -138,6 +139,7 @@ async def action(request: Request) -> Response:
             await schedules.update(conn, workspace, ident, {"enabled": name == "resume"})
             return _back(row, form.get("back"), "Paused." if name == "pause" else "Resumed.")
         outcome = await schedules.fire(conn, row, dt.datetime.now(dt.UTC), manual=True)
+        await record_run_now(conn, request, row, outcome)
     if outcome is None:
         notice = "That fire was recorded already."
     elif outcome["outcome"] == "RUN":

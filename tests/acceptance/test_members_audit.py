@@ -348,3 +348,17 @@ def test_with_smtp_the_invite_link_is_also_e_mailed(database_url: str, services:
     [message] = messages
     assert message["To"] == "mailed@example.test" and message["From"] == "reports@example.com"
     assert body["link"] in message.get_body(("plain",)).get_content()
+
+
+def test_a_schedules_run_now_is_a_run_started_from_the_api_and_the_page(web: Service, admin: httpx.Client) -> None:
+    template = admin.post("/api/templates", json={"name": "Nightly", "body": "# night"}).json()["id"]
+    schedule = admin.post("/api/schedules", json={"template_id": template, "cron": "@daily", "timezone": "UTC",
+                                                  "emails": ["a@example.com"], "enabled": False}).json()
+    fired = admin.post(f"/api/schedules/{schedule['id']}/run-now")
+    assert fired.status_code == 202, fired.text
+    with web.session_client() as browser:
+        token = csrf_of(browser.get(f"/schedules/{schedule['id']}").text)
+        assert browser.post(f"/schedules/{schedule['id']}/run-now", data={"csrf_token": token}).status_code == 303
+    started = [e for e in reversed(events(admin)) if e["action"] == "run.started"]
+    assert len(started) == 2 and started[0]["target"] == fired.json()["run_id"]
+    assert all(e["detail"] == {"template_id": template, "schedule_id": schedule["id"]} for e in started)
