@@ -44,8 +44,9 @@ class QueueCollector(Collector):
         snap = self.snapshot
         if snap is None:
             return
-        jobs = GaugeMetricFamily("reportgen_jobs", "Jobs per status and type (QUEUED and IN_PROGRESS exact, "
-                                 "finished states estimated)", labels=["status", "type"])
+        jobs = GaugeMetricFamily("reportgen_jobs", "Jobs per status and type (QUEUED exact up to 10,000 per "
+                                 "type and estimated above, IN_PROGRESS exact, finished states estimated on large "
+                                 "tables; docs/operations.md)", labels=["status", "type"])
         for (status, job_type), n in sorted(snap.counts.items()):
             jobs.add_metric([status, job_type], n)
         yield jobs

@@ -8,7 +8,6 @@ next five fire times, computed here in the schedule's zone (the page calls it as
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -65,20 +64,15 @@ async def delete_schedule(request: Request) -> Response:
     return Response(status_code=204)
 
 
-async def record_run_now(conn: Any, request: Request, schedule: dict[str, Any],
-                         outcome: dict[str, Any] | None) -> None:
-    """A person's "run now" that made a run is a run started (API and the schedule page)."""
-    if outcome is not None and outcome["outcome"] == "RUN":
-        await audit.record_request(conn, request, "run.started", outcome["run_id"], {
-            "template_id": str(schedule["template_id"]), "schedule_id": str(schedule["id"])})
-
-
 async def run_now(request: Request) -> JSONResponse:
     """Fire at once, outside the cron (recorded as a manual fire; delivered like any other)."""
     async with _state(request).connection() as conn, conn.transaction():
         row = await schedules.get(conn, workspace_of(request), request.path_params["schedule_id"])
-        outcome = await schedules.fire(conn, row, dt.datetime.now(dt.UTC), manual=True)
-        await record_run_now(conn, request, row, outcome)
+        outcome = await schedules.fire(conn, row, dt.datetime.now(dt.UTC), manual=True,
+                                       quotas=_state(request).quotas)
+        if outcome is not None and outcome["outcome"] == "RUN":
+            await audit.record_request(conn, request, "run.started", outcome["run_id"], {
+                "template_id": str(row["template_id"]), "schedule_id": str(row["id"])})
     if outcome is None:  # the same microsecond twice: nothing new was made
         return JSONResponse({"outcome": "DUPLICATE"}, status_code=409)
     return JSONResponse(outcome, status_code=202 if outcome["outcome"] == "RUN" else 200)

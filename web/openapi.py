@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from common.jobs import TIMEOUT_MIN_SECONDS, TYPE_PATTERN
-from web import openapi_members, openapi_reports, openapi_schedules
+from web import openapi_members, openapi_reports, openapi_schedules, openapi_versions
 from web.permissions import Access, Route
 from web.state import API_JOB_TYPES
 
@@ -120,6 +120,9 @@ SPEC["paths"].update(openapi_schedules.PATHS)
 SPEC["components"]["schemas"].update(openapi_schedules.SCHEMAS)
 SPEC["paths"].update(openapi_members.PATHS)
 SPEC["components"]["schemas"].update(openapi_members.SCHEMAS)
+for _path, _operations in openapi_versions.PATHS.items():  # per operation: /api/datasets has the upload too
+    SPEC["paths"].setdefault(_path, {}).update(_operations)
+SPEC["components"]["schemas"].update(openapi_versions.SCHEMAS)
 
 
 async def openapi(request: Request) -> JSONResponse:

@@ -51,9 +51,7 @@ def set_session_cookie(request: Request, response: Response, cookie: str) -> Non
 
 
 async def _form(request: Request) -> Any:
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
-    await csrf.check_form(request, form.get(csrf.FIELD))
-    return form
+    return await csrf.read_checked_form(request, 64 * 1024, max_fields=MAX_FORM_FIELDS)
 
 
 async def login_page(request: Request) -> Response:

@@ -17,12 +17,11 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from common import deliveries, report_templates, schedules
-from common.errors import Conflict, NotFound, ValidationError
+from common import audit, deliveries, report_templates, schedules
+from common.errors import Conflict, NotFound, QuotaExceeded, ValidationError
 from common.schedule_times import zone
 from common.sql import query
 from web import csrf, schedule_forms
-from web.api_schedules import record_run_now
 from web.api_templates import template_id
 from web.page_render import page
 from web.pages_templates import editor_page
@@ -138,8 +137,14 @@ async def action(request: Request) -> Response:
         if name in ("pause", "resume"):
             await schedules.update(conn, workspace, ident, {"enabled": name == "resume"})
             return _back(row, form.get("back"), "Paused." if name == "pause" else "Resumed.")
-        outcome = await schedules.fire(conn, row, dt.datetime.now(dt.UTC), manual=True)
-        await record_run_now(conn, request, row, outcome)
+        try:
+            outcome = await schedules.fire(conn, row, dt.datetime.now(dt.UTC), manual=True,
+                                           quotas=_state(request).quotas)
+        except QuotaExceeded as exc:
+            return _back(row, form.get("back"), f"Not started: {exc.message}")
+        if outcome is not None and outcome["outcome"] == "RUN":
+            await audit.record_request(conn, request, "run.started", outcome["run_id"], {
+                "template_id": str(row["template_id"]), "schedule_id": ident})
     if outcome is None:
         notice = "That fire was recorded already."
     elif outcome["outcome"] == "RUN":

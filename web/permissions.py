@@ -89,8 +89,10 @@ def user_of(request: Request) -> str | None:
     return None if principal is None else str(principal.user_id)
 
 
-def may(request: Request, access: Access) -> bool:
-    """Whether this request's principal could use a route needing ``access`` (pages hide the forms a
-    viewer cannot post; the route's own guard is what refuses them)."""
+def may(request: Request, needed: Access) -> bool:
+    """Whether this request's credential reaches ``needed`` (for showing a page's buttons and forms; the
+    route's own ``access`` is what enforces). Without a credential, only what is open."""
     principal = getattr(request.state, "principal", None)
-    return principal is not None and role_allows(principal.role, access)
+    if principal is None:
+        return needed in (Access.OPEN, Access.SHARE)
+    return role_allows(str(principal.role), needed)

@@ -39,12 +39,15 @@ DELETE FROM schedules WHERE id = %(id)s AND workspace_id = %(workspace_id)s RETU
 -- schedule_claim_due --
 -- The scheduler's tick: enabled schedules whose next fire is due, oldest first, locked so that another
 -- worker's tick skips them (it takes the next ones, or nothing). One range of schedules_due_idx.
+-- NO KEY UPDATE (the tick changes no key): a concurrent "run now" of the same schedule inserts its fire
+-- (whose foreign key takes KEY SHARE) without waiting for the tick, which may be waiting for that
+-- request's workspace quota lock: FOR UPDATE would make that a deadlock.
 SELECT id, workspace_id, template_id, parameters, cron, timezone, next_fire_at
 FROM schedules
 WHERE enabled AND next_fire_at <= %(now)s
 ORDER BY next_fire_at
 LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED;
+FOR NO KEY UPDATE SKIP LOCKED;
 
 -- schedule_advance --
 UPDATE schedules SET next_fire_at = %(next_fire_at)s, last_fire_at = %(last_fire_at)s WHERE id = %(id)s;

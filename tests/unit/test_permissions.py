@@ -28,6 +28,11 @@ def test_the_open_routes_are_exactly_designs_list() -> None:
     assert metrics == {"/metrics"}
 
 
+def test_only_share_links_open_by_their_token() -> None:
+    share = {path for path, access in _routes() if access is Access.SHARE}
+    assert share == {"/s/{token}", "/s/{token}/download"}
+
+
 def test_roles_are_ordered_viewer_editor_admin() -> None:
     assert role_allows("admin", Access.EDITOR) and role_allows("editor", Access.VIEWER)
     assert not role_allows("viewer", Access.EDITOR) and not role_allows("editor", Access.ADMIN)
