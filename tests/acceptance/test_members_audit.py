@@ -210,6 +210,7 @@ def test_my_tokens_never_show_the_secret_and_revoking_one_works_at_once(web: Ser
         with web.client(token=secret) as laptop:
             assert laptop.get("/api/templates").status_code == 200
             assert viewer.delete(f"/api/tokens/{names['laptop']['id']}").status_code == 204
+            assert viewer.delete(f"/api/tokens/{names['laptop']['id']}").status_code == 404, "revoked already"
             answer = laptop.get("/api/templates")
             assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthenticated"
         assert "laptop" not in viewer.get("/api/tokens").text
