@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from common import report_templates
+from common import audit, report_templates
 from common.errors import NotFound, ValidationError
 from common.report_templates import TemplateInput
 from web.permissions import Access, Route, user_of, workspace_of
@@ -32,6 +35,12 @@ def _version(request: Request) -> int | None:
     return int(raw)
 
 
+async def record_saved(conn: Any, request: Request, row: Mapping[str, Any]) -> None:
+    """The audit event of a template saved (a new template or a new version; API and editor page)."""
+    await audit.record_request(conn, request, "template.saved", str(row["id"]),
+                               {"name": row["name"], "version": row["current_version"]})
+
+
 async def list_templates(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
@@ -48,6 +57,7 @@ async def create_template(request: Request) -> JSONResponse:
         created = await report_templates.create(conn, workspace_of(request), new, author_id=user_of(request))
         assert created is not None
         row = await report_templates.get(conn, workspace_of(request), created)
+        await record_saved(conn, request, row)
     return JSONResponse(report_templates.to_json(row), status_code=201,
                         headers={"Location": f"/api/templates/{created}"})
 
@@ -70,13 +80,16 @@ async def update_template(request: Request) -> JSONResponse:
     async with state.connection() as conn:
         await report_templates.new_version(conn, workspace_of(request), ident, edit, author_id=user_of(request))
         row = await report_templates.get(conn, workspace_of(request), ident)
+        await record_saved(conn, request, row)
     return JSONResponse(report_templates.to_json(row))
 
 
 async def archive_template(request: Request) -> Response:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
-        await report_templates.archive(conn, workspace_of(request), template_id(request))
+        ident = template_id(request)
+        await report_templates.archive(conn, workspace_of(request), ident)
+        await audit.record_request(conn, request, "template.archived", ident)
     return Response(status_code=204)
 
 

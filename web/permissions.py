@@ -90,8 +90,9 @@ def user_of(request: Request) -> str | None:
 
 
 def may(request: Request, needed: Access) -> bool:
-    """Whether this request's principal could use a route that needs ``needed`` (pages show or hide their
-    buttons with it; the routes themselves still check). Without a principal (accounts not required and
-    none given) every route is open, so every button is shown."""
+    """Whether this request's credential reaches ``needed`` (for showing a page's buttons and forms; the
+    route's own ``access`` is what enforces). Without a credential, only what is open."""
     principal = getattr(request.state, "principal", None)
-    return principal is None or role_allows(principal.role, needed)
+    if principal is None:
+        return needed in (Access.OPEN, Access.SHARE)
+    return role_allows(str(principal.role), needed)

@@ -14,6 +14,7 @@ import pypdf
 import pytest
 
 from common.reports import load_examples
+from tests.support.accounts import session_cookie
 from tests.support.databases import connect
 from tests.support.processes import Service, wait_for
 
@@ -130,13 +131,20 @@ def test_a_run_is_refused_with_an_error_per_bad_parameter(api: httpx.Client, dat
         assert conn.execute("SELECT count(*) AS n FROM jobs WHERE type = 'START_RUN'").fetchone()["n"] == 0
 
 
-def test_uploads_have_type_size_and_csrf_limits(api: httpx.Client) -> None:
+def test_uploads_have_type_size_and_csrf_limits(api: httpx.Client, system: tuple[Service, Service],
+                                                database_url: str) -> None:
     token = _csrf(api)
-    no_token = api.post("/api/datasets", files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")})
-    assert no_token.status_code == 403 and no_token.json()["error"]["code"] == "csrf_rejected"
-    forged = api.post("/api/datasets", files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")},
-                      headers={"X-CSRF-Token": token[:-2] + "xx"})
-    assert forged.status_code == 403
+    # A browser (session cookie) needs the header; a bearer token needs none (web/csrf.py).
+    with system[0].client(role=None) as browser:
+        browser.cookies.set("rg_session", session_cookie(database_url, "editor"))
+        no_token = browser.post("/api/datasets", files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")})
+        assert no_token.status_code == 403 and no_token.json()["error"]["code"] == "csrf_rejected"
+        forged = browser.post("/api/datasets", files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")},
+                              headers={"X-CSRF-Token": token[:-2] + "xx"})
+        assert forged.status_code == 403
+        signed = browser.post("/api/datasets", files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")},
+                              headers={"X-CSRF-Token": _csrf(browser)})
+        assert signed.status_code == 201, signed.text
     exe = api.post("/api/datasets", files={"file": ("a.exe", b"MZ", "application/x-msdownload")},
                    headers={"X-CSRF-Token": token})
     assert exe.status_code == 415
