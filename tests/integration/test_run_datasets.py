@@ -19,8 +19,9 @@ def test_a_run_records_its_datasets_and_the_backfill_finds_older_runs(database_u
 
     async def go() -> tuple[str, str]:
         async with await db.connect_async(database_url) as conn:
-            row = await report_datasets.insert(conn, WORKSPACE, "a.csv", b"x,y\n1,2\n")
-            made = await runs.create(conn, WORKSPACE, template, {"sales": str(row["id"]), "title": "t"})
+            row = await report_datasets.insert(conn, WORKSPACE, "a.csv", b"x,y\n1,2\n", quotas=None)
+            made = await runs.create(conn, WORKSPACE, template, {"sales": str(row["id"]), "title": "t"},
+                                     quotas=None)
             return str(row["id"]), str(made["id"])
 
     dataset, run = asyncio.run(go())
