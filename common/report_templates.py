@@ -16,6 +16,7 @@ from jinja2 import TemplateSyntaxError
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from common import report_datasets
 from common.errors import Conflict, NotFound, ValidationError
 from common.reports import DEFAULT_LIMITS, validate_declarations
 from common.reports.language import RenderState, build_environment
@@ -148,6 +149,31 @@ async def list_templates(conn: AsyncConnection, workspace_id: str, limit: int = 
 async def versions(conn: AsyncConnection, workspace_id: str, template_id: str) -> list[dict[str, Any]]:
     cur = await conn.execute(query("template_versions_list"), {"id": template_id, "workspace_id": workspace_id})
     return await cur.fetchall()  # type: ignore[return-value]
+
+
+async def check_samples(conn: AsyncConnection, workspace_id: str, parameters: list[dict[str, Any]],
+                        samples: object) -> dict[str, str]:
+    """The sample datasets to keep for these declarations: parameter name → dataset id of this workspace.
+
+    Entries for names that are not dataset parameters (a parameter renamed or removed) are dropped; an id
+    this workspace does not hold is a field error (``samples.<name>``)."""
+    if not isinstance(samples, Mapping) or not all(isinstance(k, str) for k in samples):
+        raise ValidationError("samples: an object of parameter name → dataset id",
+                              details={"samples": "An object of parameter name → dataset id."})
+    datasets = {p["name"] for p in parameters if p["type"] == "dataset"}
+    wanted = {name: report_datasets.dataset_id(ident) for name, ident in samples.items() if name in datasets}
+    known = await report_datasets.describe(conn, workspace_id, [i for i in wanted.values() if i])
+    errors = {f"samples.{name}": "No such dataset in this workspace; upload the sample again."
+              for name, ident in wanted.items() if ident not in known}
+    if errors:
+        raise ValidationError("The sample datasets are invalid.", details=errors)
+    return {name: str(ident) for name, ident in wanted.items()}
+
+
+async def set_samples(conn: AsyncConnection, workspace_id: str, template_id: str, samples: Mapping[str, str]) -> None:
+    """Replace the template's sample datasets (checked first with ``check_samples``)."""
+    await conn.execute(query("template_set_samples"), {
+        "id": template_id, "workspace_id": workspace_id, "sample_datasets": Jsonb(dict(samples))})
 
 
 async def archive(conn: AsyncConnection, workspace_id: str, template_id: str) -> None:

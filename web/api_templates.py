@@ -1,4 +1,9 @@
-"""JSON API for templates: list, create, read (any version), edit (= a new version), archive."""
+"""JSON API for templates: list, create, read (any version), edit (= a new version), archive.
+
+``POST /api/templates/parameters/check`` runs a list of parameter declarations through the very check a
+save runs (``validate_declarations``) and answers 200 with the per-field messages: the editor's parameter
+builder calls it as the author types, so the page never carries a second copy of the rules.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +16,13 @@ from starlette.responses import JSONResponse, Response
 from common import audit, report_templates
 from common.errors import NotFound, ValidationError
 from common.report_templates import TemplateInput
+from common.reports import validate_declarations
 from web.permissions import Access, Route, user_of, workspace_of
 from web.request_body import read_json
 from web.state import AppState
 
 MAX_BODY = 512 * 1024
+MAX_CHECK_BODY = 256 * 1024
 
 
 def template_id(request: Request) -> str:
@@ -84,6 +91,22 @@ async def update_template(request: Request) -> JSONResponse:
     return JSONResponse(report_templates.to_json(row))
 
 
+async def check_parameters(request: Request) -> JSONResponse:
+    """``{"parameters": [...]}`` → ``{"valid", "parameters" (as a save would store them) | null, "errors"}``.
+
+    Bad declarations are the answer, not an error (200); only a body that is not ``{"parameters": ...}``
+    is a 422. Pure CPU, no database: cheap enough to call on every keystroke of the builder."""
+    data = await read_json(request, MAX_CHECK_BODY)
+    if not isinstance(data, dict) or set(data) != {"parameters"}:
+        raise ValidationError("send {\"parameters\": [...]}", details={"parameters": "required, alone"})
+    try:
+        checked = [p.to_dict() for p in validate_declarations(data["parameters"])]
+    except ValidationError as exc:
+        errors = exc.details if isinstance(exc.details, dict) else {"parameters": exc.message}
+        return JSONResponse({"valid": False, "parameters": None, "errors": errors})
+    return JSONResponse({"valid": True, "parameters": checked, "errors": {}})
+
+
 async def archive_template(request: Request) -> Response:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
@@ -96,6 +119,7 @@ async def archive_template(request: Request) -> Response:
 ROUTES = [
     Route("/api/templates", list_templates, methods=["GET"], access=Access.VIEWER),
     Route("/api/templates", create_template, methods=["POST"], access=Access.EDITOR),
+    Route("/api/templates/parameters/check", check_parameters, methods=["POST"], access=Access.EDITOR),
     Route("/api/templates/{template_id}", get_template, methods=["GET"], access=Access.VIEWER),
     Route("/api/templates/{template_id}", update_template, methods=["PUT"], access=Access.EDITOR),
     Route("/api/templates/{template_id}", archive_template, methods=["DELETE"], access=Access.EDITOR),

@@ -41,6 +41,19 @@ PATHS: dict[str, Any] = {
         "post": {"summary": "Create a template (version 1)", "requestBody": _TEMPLATE_BODY,
                  "responses": {"201": _json(_TEMPLATE, "created"), **_errors(400, 413, 415, 422)}},
     },
+    "/api/templates/parameters/check": {"post": {
+        "summary": "Check parameter declarations with the rules of a save (the editor's builder, as you type)",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["parameters"], "additionalProperties": False,
+            "properties": {"parameters": {"description": "the declarations to check (any JSON: what is not a "
+                                                         "list of declarations is the answer's errors)"}}}}}},
+        "responses": {"200": _json({"type": "object", "required": ["valid", "parameters", "errors"], "properties": {
+            "valid": {"type": "boolean"},
+            "parameters": {"type": "array", "nullable": True, "items": {"type": "object"},
+                           "description": "the declarations as a save would store them (null when invalid)"},
+            "errors": {"type": "object", "additionalProperties": {"type": "string"},
+                       "description": "message per field: parameters[i].key"}}}),
+            **_errors(400, 413, 415, 422)}}},
     "/api/templates/{template_id}": {
         "get": {"summary": "A template at its current version, or ?version=n",
                 "parameters": [_uuid_param("template_id"),

@@ -61,6 +61,11 @@ def _editor_form(form: FormData) -> tuple[dict[str, Any], dict[str, str]]:
         errors["parameters"] = f"Not valid JSON: {exc}"
     data: dict[str, Any] = {"name": form.get("name") or "", "description": form.get("description") or "",
                             "body": str(form.get("body") or "").replace("\r\n", "\n"), "parameters": parameters}
+    if form.get("samples") is not None:  # sent by the parameter builder (JS); absent: keep the samples
+        try:
+            data["samples"] = json.loads(str(form.get("samples") or "{}"))
+        except ValueError:
+            errors["samples"] = "Not valid JSON."
     base = str(form.get("base_version") or "")
     if base.isdigit():
         data["base_version"] = int(base)
@@ -77,10 +82,13 @@ async def editor_page(request: Request, template: dict[str, Any] | None, data: d
         data = {**source, "parameters": source["parameters"]}
     params_text = data["parameters"] if isinstance(data["parameters"], str) else json.dumps(
         data["parameters"], indent=2)
-    samples = {k: str(v) for k, v in ((template or {}).get("sample_datasets") or {}).items()}
+    sent = data.get("samples")  # a form sent back with errors keeps the samples uploaded meanwhile
+    source_samples = sent if isinstance(sent, dict) else (template or {}).get("sample_datasets") or {}
+    samples = {k: str(v) for k, v in source_samples.items() if report_datasets.dataset_id(v)}
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
         columns = await template_preview.sample_columns(conn, workspace_of(request), samples)
+        described = await report_datasets.describe(conn, workspace_of(request), samples.values())
         scheduled = await schedule_forms.section(conn, request, str(template["id"]), schedule_values,
                                                  schedule_errors) if template else {}
     entries = reference()
@@ -90,7 +98,7 @@ async def editor_page(request: Request, template: dict[str, Any] | None, data: d
         "helpers": [e.to_dict() for e in entries if e.kind == "helper"],
         "parameters": [p.get("name") for p in data["parameters"] if isinstance(p, dict)]
         if isinstance(data["parameters"], list) else [],
-        "builder": False}
+        "sample_files": {k: described[v]["filename"] for k, v in samples.items() if v in described}}
     nonce = secrets.token_urlsafe(18)
     response = await page(request, "template_edit.html", {
         "template": template, "data": data, "parameters_text": params_text, "errors": errors or {},
@@ -120,9 +128,11 @@ async def save(request: Request) -> Response:
     async with state.connection() as conn:
         template = await report_templates.get(conn, workspace_of(request), ident) if ident else None
         try:
-            edit = TemplateInput.from_json(data)
+            edit = TemplateInput.from_json({k: v for k, v in data.items() if k != "samples"})
             if errors:
                 raise ValidationError("invalid", details=errors)
+            samples = await report_templates.check_samples(conn, workspace_of(request), edit.parameters,
+                                                           data["samples"]) if "samples" in data else None
             if ident is None:
                 ident = await report_templates.create(conn, workspace_of(request), edit, author_id=user_of(request))
                 assert ident is not None
@@ -131,6 +141,8 @@ async def save(request: Request) -> Response:
                 await report_templates.new_version(conn, workspace_of(request), ident, edit,
                                                    author_id=user_of(request))
                 await record_saved(conn, request, await report_templates.get(conn, workspace_of(request), ident))
+            if samples is not None:
+                await report_templates.set_samples(conn, workspace_of(request), ident, samples)
         except (ValidationError, Conflict) as exc:
             details = exc.details if isinstance(exc.details, dict) else {"form": exc.message}
             return await editor_page(request, template, data, {**details, **errors}, status_code=422)
