@@ -65,7 +65,7 @@ class Settings:
     # common/memory_budget.py), and the children's limits. The web runs at most preview_slots previews.
     report_slots: int = 2
     preview_slots: int = 2
-    render_memory_mb: int = 320
+    render_memory_mb: int = 512
     pdf_timeout_seconds: float = 60.0
     pdf_memory_mb: int = 320
     pdf_max_pages: int = 50
@@ -118,7 +118,7 @@ class Settings:
         modules = tuple(m.strip() for m in env.get("REPORTGEN_HANDLER_MODULES", "").split(",") if m.strip())
         concurrency = _number(env, "WORKER_CONCURRENCY", 4, int, 1, 1000)
         processes = _number(env, "WORKER_PROCESSES", 1, int, 1, 256)
-        render_mb = _number(env, "RENDER_MEMORY_MB", 320, int, 128, 65536)
+        render_mb = _number(env, "RENDER_MEMORY_MB", 512, int, 128, 65536)
         pdf_mb = _number(env, "PDF_MEMORY_MB", 320, int, 128, 65536)
         container = memory_budget.container_memory_bytes()
         return cls(

@@ -79,7 +79,8 @@ def test_a_pdf_over_its_limits_is_refused_and_harms_nothing(
     pid = worker.process.pid if worker.process else None
     with web.client(timeout=60) as api:
         run_id = _run(api, BIG_TABLE.replace("ROWS", str(rows)))
-        assert _wait_run(api, run_id)["status"] == "COMPLETED"
+        big = _wait_run(api, run_id)
+        assert big["status"] == "COMPLETED", big["error"]
         small = _run(api, "# Small {{ 6 * 7 }}\n")  # a report enqueued beside the big export
         assert _ping(api) < 10
         assert _wait_run(api, small, timeout=20)["status"] == "COMPLETED"
