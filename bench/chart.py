@@ -1,4 +1,5 @@
-"""The PNG chart of a results file: pickup latency percentiles and drain throughput per system.
+"""The PNG chart of a results file: pickup latency percentiles and drain throughput per system, or, for a
+``bench/soak.py`` result, its four series over time (memory, pickup, the jobs table, queue and errors).
 
 Runs in the bench's own venv (matplotlib is not a project dependency):
 ``bench/.work/venv/bin/python -m bench.chart results.json chart.png``.
@@ -50,8 +51,49 @@ def draw(results: dict[str, Any], out: Path) -> None:
     fig.savefig(out, dpi=110)
 
 
+def draw_soak(results: dict[str, Any], out: Path) -> None:
+    samples = results["samples"]
+    minutes = [s["t"] / 60 for s in samples]
+    mib = 1024 * 1024
+    fig, axes = plt.subplots(2, 2, figsize=(13, 7.5), sharex=True)
+    memory, pickup, table, queue = axes[0][0], axes[0][1], axes[1][0], axes[1][1]
+    for key, label, style in (("worker_rss", "worker", "-"), ("web_rss", "web", "-"),
+                              ("worker_children_rss", "worker's children", ":"),
+                              ("web_children_rss", "web's children", ":")):
+        memory.plot(minutes, [s[key] / mib for s in samples], style, label=label)
+    memory.set_ylabel("RSS, MiB")
+    memory.set_title("Memory")
+    for key, label in (("pickup_p50_ms", "p50"), ("pickup_p99_ms", "p99")):
+        pickup.plot(minutes, [s[key] if s[key] is not None else float("nan") for s in samples], label=label)
+    pickup.set_ylabel("ms")
+    pickup.set_yscale("log")
+    pickup.set_title("PING pickup (enqueue → handler entry), per sample window")
+    table.plot(minutes, [s["rows"] / 1000 for s in samples], label="rows (thousands)")
+    twin = table.twinx()
+    twin.plot(minutes, [s["bytes"] / mib for s in samples], "C1--", label="size, MiB")
+    twin.set_ylabel("MiB")
+    table.set_ylabel("thousand rows")
+    table.set_title("jobs table")
+    queue.plot(minutes, [s["queued"] for s in samples], label="queued (due)")
+    queue.plot(minutes, [s["failed_jobs"] + s["failed_runs"] + s["http_errors"] for s in samples],
+               label="errors (failed jobs + failed runs + HTTP)")
+    queue.set_title("Queue depth and errors")
+    for ax in (memory, pickup, table, queue):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    for ax in axes[1]:
+        ax.set_xlabel("minutes")
+    cfg = results.get("settings", {})
+    fig.suptitle(f"soak: {cfg.get('pings_per_second'):g} PING/s + {cfg.get('runs_per_second'):g} report run/s, "
+                 f"{cfg.get('minutes'):g} min, web clients {cfg.get('web_clients')}; "
+                 f"{results.get('machine', {}).get('cores')} cores, shared machine", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main() -> None:
-    draw(json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]))
+    results = json.loads(Path(sys.argv[1]).read_text())
+    (draw_soak if results.get("soak") else draw)(results, Path(sys.argv[2]))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import asyncio
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from common.reports import RenderLimits
+from common.reports import sandbox
 from common.template_preview import PreviewRequest, preview
 from web.permissions import Access, Route, user_of, workspace_of
 from web.rate_limit import TokenBucket
@@ -50,7 +50,7 @@ async def preview_template(request: Request) -> JSONResponse:
     workspace = workspace_of(request)
     _bucket(request).take(f"{workspace}:{user_of(request) or '-'}")
     wanted = PreviewRequest.from_json(await read_json(request, MAX_BODY))
-    limits = RenderLimits(memory_bytes=state.settings.render_memory_mb * 1024 * 1024)
+    limits = sandbox.limits_for(state.settings.render_memory_mb)
     async with _slots(request), state.connection() as conn:
         answer = await preview(conn, workspace, wanted, limits)
     return JSONResponse(answer)

@@ -15,7 +15,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from common import report_datasets, report_templates, runs
+from common import audit, report_datasets, report_templates, runs
 from common.errors import PayloadTooLarge, ValidationError
 from common.runs import Upload
 from web import csrf
@@ -58,8 +58,9 @@ async def upload_dataset(request: Request) -> JSONResponse:
         raise ValidationError("file: attach the CSV as a file part named 'file'", details={"file": "required"})
     data = await file_bytes(part)
     filename, parsed = await report_datasets.check_upload_async(part.filename, part.content_type, data)
-    async with state.connection() as conn:
-        row = await report_datasets.insert(conn, workspace_of(request), filename, data)
+    async with state.connection() as conn, conn.transaction():
+        row = await report_datasets.insert(conn, workspace_of(request), filename, data, parsed,
+                                           quotas=state.quotas)
     return JSONResponse(report_datasets.to_json(row, parsed), status_code=201)
 
 
@@ -84,6 +85,13 @@ def _template_id(raw: object) -> str:
     return ident
 
 
+async def record_run_started(conn: Any, request: Request, run: dict[str, Any],
+                             detail: dict[str, Any] | None = None) -> None:
+    """The audit event of a run started by a person (API, run form, editor preview, schedule run-now)."""
+    await audit.record_request(conn, request, "run.started", str(run["id"]),
+                               {"template_id": str(run["template_id"]), **(detail or {})})
+
+
 async def create_run(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     uploads: dict[str, Upload] = {}
@@ -104,7 +112,8 @@ async def create_run(request: Request) -> JSONResponse:
                                   details=dict.fromkeys(unknown, "unknown field"))
         template, values = _template_id(body.get("template_id")), _parse_parameters(body.get("parameters"))
     async with state.connection() as conn:
-        row = await runs.create(conn, workspace_of(request), template, values, uploads)
+        row = await runs.create(conn, workspace_of(request), template, values, uploads, quotas=state.quotas)
+        await record_run_started(conn, request, row)
     return JSONResponse(runs.to_json(row), status_code=201, headers={"Location": f"/api/runs/{row['id']}"})
 
 

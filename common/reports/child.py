@@ -1,7 +1,8 @@
 """Run one piece of untrusted work in a short-lived, limited child process: the one mechanism that the
 render (``render_child``) and the PDF layout (``pdf_child``) share.
 
-The parent (``run_child`` / ``run_child_async``) starts ``python -E -s -m <module>`` with:
+The parent (``run_child`` / ``run_child_async``, or ``spawn`` ahead of the job and ``communicate`` with
+it: the render pool) starts ``python -E -s -m <module>`` with:
 
 - a clean environment (``PATH``, ``LANG``, ``LC_ALL`` only): no ``DATABASE_URL``, tokens or SMTP
   passwords reach the child, whatever the worker's environment holds;
@@ -119,3 +120,26 @@ def death_kind(done: ChildExit) -> str:
         # allocation in C. The child's rusage is not ours to read, so ask the stderr first.
         return "cpu" if b"CPU time limit" in done.stderr else "memory"
     return "internal"
+
+
+# -- started ahead of its job (the render pool, common/reports/pool.py) -------------------------------------
+# The child applies its limits from its command line, says ``ready``, and only then reads its job: a
+# child can be started before there is a job, and waits warm without having seen any untrusted input.
+
+def spawn(module: str, *args: str) -> subprocess.Popen[bytes]:
+    """Start ``module`` with ``args`` (its limits) in its own session, clean environment, pipes unbuffered."""
+    return subprocess.Popen([*command(module), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, bufsize=0, cwd=ROOT, env=environment(),
+                            start_new_session=True)
+
+
+def communicate(proc: subprocess.Popen[bytes], payload: bytes, wall_seconds: float) -> ChildExit:
+    """Hand ``payload`` to a started child, wait for its answer; kill it at the deadline. Always reaps it
+    (``proc.kill()`` from another thread, e.g. a cancelled caller, ends the wait at once)."""
+    try:
+        stdout, stderr = proc.communicate(payload, timeout=wall_seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()  # reap it and close its pipes
+        return ChildExit(None, b"", b"")
+    return ChildExit(proc.returncode, stdout, stderr)

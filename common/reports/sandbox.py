@@ -1,7 +1,9 @@
 """Run an untrusted template where limits can be enforced: a short-lived child process.
 
 Jinja's sandbox blocks attribute escapes but bounds neither time nor memory, so every render runs
-in a fresh ``python -m common.reports.render_child`` (started by ``common.reports.child``) with:
+in its own ``python -m common.reports.render_child`` (started by ``common.reports.child``), used for that
+one render only: a warm one from the process's pool (``open_render_pool``, ``common.reports.pool``) when
+it has one ready for these limits, else one started for it. Either way it has, before it reads the job:
 
 - memory: ``RLIMIT_AS`` (address space of the whole render process, interpreter included);
 - CPU: ``RLIMIT_CPU`` (the kernel kills it with SIGXCPU, then SIGKILL);
@@ -12,19 +14,22 @@ in a fresh ``python -m common.reports.render_child`` (started by ``common.report
 
 Two entry points: ``render_report`` blocks (call it via ``asyncio.to_thread`` or from sync code)
 and ``render_report_async`` awaits the child without blocking the event loop and kills it if the
-awaiting task is cancelled.
+awaiting task is cancelled. Services that render (the worker, the web's preview) call
+``open_render_pool(RENDER_POOL_SIZE)`` at start and ``close_render_pool()`` on the way out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import pickle
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from common.reports import child
+from common.reports import child, pool
 from common.reports.datasets import Dataset
 from common.reports.errors import RenderError
 from common.reports.render import RenderResult
@@ -48,19 +53,67 @@ class RenderLimits:
 
 
 DEFAULT_LIMITS = RenderLimits()
+RENDER_POOL = pool.Shared()
+
+
+def child_args(limits: RenderLimits) -> tuple[str, ...]:
+    """The render child's command line: the limits it applies to itself before it reads a job."""
+    return (str(limits.memory_bytes), repr(float(limits.cpu_seconds)))
+
+
+def limits_for(memory_mb: int) -> RenderLimits:
+    """The limits of a run's or a preview's render (RENDER_MEMORY_MB): one place, so that the pool's
+    children are started with exactly the limits the renders ask for (else none would be used)."""
+    return RenderLimits(memory_bytes=memory_mb * 1024 * 1024)
+
+
+def open_render_pool(size: int, limits: RenderLimits = DEFAULT_LIMITS) -> pool.ChildPool | None:
+    """Keep ``size`` warm render children for renders with ``limits`` (0: none, every render starts cold)."""
+    if size <= 0:
+        return None
+    return RENDER_POOL.open(lambda: pool.ChildPool(MODULE, child_args(limits), size))
+
+
+def close_render_pool() -> None:
+    RENDER_POOL.close()
 
 
 def render_report(body: str, parameters: Mapping[str, Any], limits: RenderLimits = DEFAULT_LIMITS
                   ) -> RenderResult:
     """Render in a limited child process; blocks until it answers. Raises ``RenderError``."""
-    return _outcome(child.run_child(MODULE, _payload(body, parameters, limits), limits.wall_seconds), limits)
+    payload = _payload(body, parameters, limits)
+    proc, warm = _child(limits)
+    try:
+        return _outcome(child.communicate(proc, payload, limits.wall_seconds), limits)
+    finally:
+        if warm is not None:
+            warm.release()
 
 
 async def render_report_async(body: str, parameters: Mapping[str, Any],
                               limits: RenderLimits = DEFAULT_LIMITS) -> RenderResult:
     """Like ``render_report`` but awaitable; never blocks the event loop."""
     payload = _payload(body, parameters, limits)
-    return _outcome(await child.run_child_async(MODULE, payload, limits.wall_seconds), limits)
+    proc, warm = _child(limits)
+    try:
+        done = await asyncio.to_thread(child.communicate, proc, payload, limits.wall_seconds)
+    except asyncio.CancelledError:
+        proc.kill()  # the thread's wait then ends at once and reaps it
+        raise
+    finally:
+        if warm is not None:
+            warm.release()
+    return _outcome(done, limits)
+
+
+def _child(limits: RenderLimits) -> tuple[subprocess.Popen[bytes], pool.ChildPool | None]:
+    """A warm child from the pool when it has one for these limits, else a new one; and its pool."""
+    warm = RENDER_POOL.current
+    if warm is not None and warm.args == child_args(limits):
+        proc = warm.take()
+        if proc is not None:
+            return proc, warm
+    return child.spawn(MODULE, *child_args(limits)), None
 
 
 def _payload(body: str, parameters: Mapping[str, Any], limits: RenderLimits) -> bytes:
@@ -77,6 +130,7 @@ def _payload(body: str, parameters: Mapping[str, Any], limits: RenderLimits) -> 
 
 def _outcome(done: child.ChildExit, limits: RenderLimits) -> RenderResult:
     """Turn the child's answer (or its death) into a result or a ``RenderError``."""
+    done = child.ChildExit(done.returncode, done.stdout.removeprefix(pool.READY), done.stderr)
     if done.returncode == 0:
         try:
             answer = json.loads(done.stdout)

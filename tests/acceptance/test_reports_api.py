@@ -182,8 +182,12 @@ def test_a_form_post_without_the_double_submitted_token_is_rejected(api: httpx.C
 def test_the_sample_report_runs_through_the_worker_with_the_right_numbers(database_url: str, services: Any) -> None:
     web = services("web", database_url)  # the worker starts once the run is seen QUEUED
     api = web.client()
-    examples = wait_for(lambda: [t for t in api.get("/api/templates").json()["templates"] if t["example_slug"]],
-                        timeout=20, message="examples seeded")
+
+    def seeded() -> list[dict[str, Any]] | None:  # one transaction per example: wait for all of them
+        found = [t for t in api.get("/api/templates").json()["templates"] if t["example_slug"]]
+        return found if len(found) == len(load_examples()) else None
+
+    examples = wait_for(seeded, timeout=20, message="examples seeded")
     assert {t["example_slug"] for t in examples} == {e.slug for e in load_examples()}
     template_id = next(t["id"] for t in examples if t["example_slug"] == "monthly_sales")
     response = api.post("/api/runs", json={"template_id": template_id,

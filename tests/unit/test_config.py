@@ -14,6 +14,7 @@ def test_defaults_follow_the_design_card():
     assert (s.service_mode, s.port, s.poll_interval_seconds, s.worker_concurrency) == ("all", 8000, 5.0, 4)
     assert (s.job_lease_seconds, s.shutdown_grace_seconds, s.log_format) == (30.0, 8.0, "text")
     assert s.default_workspace_id == DEFAULT_WORKSPACE_ID and s.database_url is None
+    assert s.render_pool_size == 2 and Settings.from_env({"RENDER_POOL_SIZE": "0"}).render_pool_size == 0
 
 
 def test_values_are_parsed_and_normalised():
@@ -37,6 +38,7 @@ def test_values_are_parsed_and_normalised():
     ({"DATABASE_URL": "postgresql://h/d?pool_mode=stmt"}, "pool_mode='stmt'; it must be transaction or session"),
     ({"LISTEN_DATABASE_URL": "mysql://h/d"}, "LISTEN_DATABASE_URL must look like"),
     ({"WORKER_PROCESSES": "0"}, "WORKER_PROCESSES must be between 1 and 256"),
+    ({"RENDER_POOL_SIZE": "-1"}, "RENDER_POOL_SIZE must be between 0 and 64"),
 ])
 def test_bad_values_raise_one_clear_error(env, message):
     with pytest.raises(ConfigError, match=message):

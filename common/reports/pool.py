@@ -1,0 +1,224 @@
+"""A few warm child processes, each started with its limits applied, used for one job, then replaced.
+
+A fresh interpreter that imports Jinja2, Markdown and the chart code costs about 250 ms before a render of
+15-20 ms can start (docs/benchmarks.md). ``ChildPool`` starts ``size`` children ahead of time
+(``child.spawn``: clean environment, own session), and each of them imports everything, lowers its
+rlimits and says ``ready`` before it reads anything from us (``render_child``). So the sandbox is the
+same as a cold child's; only the waiting moved before the click.
+
+- ``take()`` gives a warm child (``None`` when none is ready: the caller starts a cold one, as before);
+  the caller hands it its one job (``child.communicate``: deadline, kill, reap), then ``release()``.
+  A child is never given a second job: it exits after its answer.
+- The keeper thread keeps ``size`` children: idle ones plus those at work, so that a replacement starts
+  after the render it replaces (it does not compete with it for the CPU) and the pool never holds more
+  than ``size`` processes. It also replaces idle children that died or passed ``max_age_seconds``
+  (stale: started from code or settings that may since have changed on disk).
+- ``close()`` kills and reaps every idle and starting child and stops the keeper; a child at work is
+  killed by its caller's deadline or cancellation. If the whole service dies, an idle child reads EOF
+  on its stdin and exits by itself: no orphans either way.
+
+Threads, not asyncio: the pool serves sync and async callers and any event loop, and ``Popen`` from a
+thread is safe (fork+exec runs no Python code in between).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from common.reports import child
+
+log = logging.getLogger(__name__)
+READY = b"ready\n"  # what render_child writes once its limits hold
+
+
+@dataclass
+class Warm:
+    proc: subprocess.Popen[bytes]
+    started: float  # monotonic
+
+
+class ChildPool:
+    def __init__(self, module: str, args: tuple[str, ...], size: int, *, max_age_seconds: float = 600.0,
+                 start_timeout_seconds: float = 30.0, check_seconds: float = 5.0) -> None:
+        self.module, self.args, self.size = module, args, size
+        self.max_age_seconds = max_age_seconds
+        self.start_timeout_seconds = start_timeout_seconds
+        self.check_seconds = check_seconds
+        self._idle: list[Warm] = []
+        self._starting: list[Warm] = []
+        self._busy = 0
+        self._closed = False
+        self._changed = threading.Condition()
+        self._keeper: threading.Thread | None = None
+        self.started_total = 0  # children started (tests and metrics)
+
+    # -- what callers use ---------------------------------------------------------------------------------
+
+    def start(self) -> ChildPool:
+        self._keeper = threading.Thread(target=self._keep, name=f"child-pool-{self.module}", daemon=True)
+        self._keeper.start()
+        return self
+
+    def take(self) -> subprocess.Popen[bytes] | None:
+        """A warm child that has seen no job, or None; call ``release()`` once its job is done."""
+        with self._changed:
+            while self._idle and not self._closed:
+                warm = self._idle.pop(0)
+                if warm.proc.poll() is None:
+                    self._busy += 1
+                    return warm.proc
+                _discard(warm.proc)  # died while idle (killed from outside): the keeper replaces it
+                self._changed.notify_all()
+            return None
+
+    def release(self) -> None:
+        """The child from ``take()`` has been reaped: start its replacement."""
+        with self._changed:
+            self._busy -= 1
+            self._changed.notify_all()
+
+    def idle_pids(self) -> list[int]:
+        with self._changed:
+            return [w.proc.pid for w in self._idle]
+
+    def wait_idle(self, count: int, timeout: float) -> bool:
+        """Until ``count`` children are warm (tests, benchmarks); False after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(self._idle) < count:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._closed:
+                    return False
+                self._changed.wait(left)
+            return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Kill and reap every child not at work; stop the keeper."""
+        with self._changed:
+            self._closed = True
+            idle, starting = list(self._idle), [w.proc for w in self._starting]
+            self._idle.clear()
+            self._changed.notify_all()
+        for warm in idle:
+            _discard(warm.proc)
+        for proc in starting:  # the keeper, reading its ready line, sees EOF and reaps it
+            if proc.poll() is None:
+                proc.kill()
+        if self._keeper is not None:
+            self._keeper.join(timeout)
+
+    # -- the keeper thread ------------------------------------------------------------------------------------
+
+    def _keep(self) -> None:
+        failures = 0
+        while True:
+            with self._changed:
+                if self._closed:
+                    return
+                self._retire_stale()
+                missing = self.size - len(self._idle) - len(self._starting) - self._busy
+            started = [self._spawn() for _ in range(max(0, missing))]
+            ready = [w is not None and self._await_ready(w) for w in started]
+            failures = 0 if all(ready) else failures + 1
+            with self._changed:
+                if self._closed:
+                    return
+                if failures:  # children that cannot start (a broken install?): retry, more slowly each time
+                    self._changed.wait(self.check_seconds * min(failures, 6))
+                elif len(self._idle) + len(self._starting) + self._busy >= self.size:
+                    self._changed.wait(self.check_seconds)  # until a take/release, or the next check
+
+    def _retire_stale(self) -> None:
+        now = time.monotonic()
+        for warm in list(self._idle):
+            if warm.proc.poll() is not None or now - warm.started > self.max_age_seconds:
+                self._idle.remove(warm)
+                _discard(warm.proc)
+
+    def _spawn(self) -> Warm | None:
+        try:
+            proc = child.spawn(self.module, *self.args)
+        except OSError as exc:
+            log.warning("cannot start a %s process: %s", self.module, exc)
+            return None
+        warm = Warm(proc, time.monotonic())
+        with self._changed:
+            if self._closed:
+                _discard(proc)
+                return None
+            self._starting.append(warm)
+            self.started_total += 1
+        return warm
+
+    def _await_ready(self, warm: Warm) -> bool:
+        ok = _read_ready(warm.proc, self.start_timeout_seconds)
+        with self._changed:
+            self._starting.remove(warm)
+            if ok and not self._closed:
+                self._idle.append(warm)
+                self._changed.notify_all()
+                return True
+            closed = self._closed
+        _discard(warm.proc)
+        if not closed:
+            log.warning("a %s process did not start: exit status %s", self.module, warm.proc.returncode)
+        return False
+
+
+def _read_ready(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Read the child's ``ready`` line (and nothing more); False on EOF, other output or timeout."""
+    assert proc.stdout is not None
+    fd, got, deadline = proc.stdout.fileno(), b"", time.monotonic() + timeout
+    while len(got) < len(READY):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return False
+        chunk = os.read(fd, len(READY) - len(got))
+        if not chunk:
+            return False
+        got += chunk
+    return got == READY
+
+
+def _discard(proc: subprocess.Popen[bytes]) -> None:
+    """Kill (if still running) and reap a child, closing its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.communicate()
+
+
+class Shared:
+    """One process-wide pool, opened by each service that renders (web and worker; ``SERVICE_MODE=all``
+    runs both in one process) and closed when the last of them closes it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ChildPool | None = None
+        self._users = 0
+
+    @property
+    def current(self) -> ChildPool | None:
+        return self._pool
+
+    def open(self, make: Callable[[], ChildPool]) -> ChildPool:
+        with self._lock:
+            if self._pool is None:
+                self._pool = make().start()
+            self._users += 1
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            self._users -= 1
+            pool = self._pool if self._users <= 0 else None
+            if pool is not None:
+                self._pool, self._users = None, 0
+        if pool is not None:
+            pool.close()
