@@ -376,7 +376,8 @@ GROUP BY status, type;
 -- job_recent_latency --
 -- For the web's /metrics: wait and duration percentiles of the jobs finished in the last few minutes,
 -- from at most the latest %(limit)s of them (newest first from jobs_finished_idx): at 1,000 jobs/s a
--- 5-minute window holds 300,000 jobs, and sorting them all took 303 ms at every scrape.
+-- 5-minute window holds 300,000 jobs, and sorting them all took 303 ms at every scrape; the latest
+-- 5,000 took 28 ms at 1 M rows, 2,000 (common/queue_stats.py) about 10 ms.
 WITH recent AS (
     SELECT type, status, created_at, run_at, started_at, completed_at FROM jobs
     WHERE status IN ('COMPLETED', 'FAILED', 'CANCELLED')

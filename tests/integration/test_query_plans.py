@@ -102,7 +102,7 @@ CASES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
                                       {"jobs_workspace_status_idx"}),
     "/jobs?type=EXPORT": ("job_list", {**LIST, "type": "EXPORT"}, {"jobs_workspace_type_idx"}),
     "/metrics job_count_active": ("job_count_active", {"cap": 10_000}, {"jobs_queued_type_idx"}),
-    "/metrics job_recent_latency": ("job_recent_latency", {"window_seconds": 300, "limit": 5000},
+    "/metrics job_recent_latency": ("job_recent_latency", {"window_seconds": 300, "limit": 2000},
                                     {"jobs_finished_idx"}),
     "claim": ("job_complete_and_claim", CLAIM, {"jobs_claim_idx"}),
     "claim with light slots": ("job_complete_and_claim", LIGHT_CLAIM, {"jobs_claim_idx"}),
