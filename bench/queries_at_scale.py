@@ -7,7 +7,12 @@ due jobs of priority 0 and 50 running ones, made with generate_series. The index
 creates indexes idempotently, as a migration of an existing database does). Each query runs
 ``--repeats`` times after one warm-up; the median is reported. Writes run inside a rolled-back transaction.
 
-    .venv/bin/python -m bench.queries_at_scale [--rows 10000000] [--before eca7ab1]
+    .venv/bin/python -m bench.queries_at_scale [--rows 10000000] [--before eca7ab1] [--data-dir DIR]
+
+With ``--data-dir`` the generated cluster is kept there and reused by the next run with the same
+``--rows`` (generating 10 M rows takes minutes); each run drops every index and statistics object of
+``jobs`` and builds "before" from scratch, so that no index of "after" helps "before". Delete the
+directory when done.
 """
 
 from __future__ import annotations
@@ -37,10 +42,16 @@ RESULTS = REPO / "bench" / "results"
 WS = "c8e2bd7a-abe8-4ae2-9d77-720fabab07e4"
 BEFORE_REF = "eca7ab1"  # main before issue 12's query and index changes
 
-GENERATE = [
-    "ALTER TABLE jobs DROP CONSTRAINT jobs_pkey",
+# Every index but the primary key, and every extended statistics object, of jobs: back to a bare table.
+RESET = [
     "DO $$ DECLARE i record; BEGIN FOR i IN SELECT indexname FROM pg_indexes WHERE tablename = 'jobs' "
-    "LOOP EXECUTE format('DROP INDEX %I', i.indexname); END LOOP; END $$",
+    "AND indexname <> 'jobs_pkey' LOOP EXECUTE format('DROP INDEX %I', i.indexname); END LOOP; END $$",
+    "DO $$ DECLARE s record; BEGIN FOR s IN SELECT stxname FROM pg_statistic_ext WHERE stxrelid = 'jobs'::regclass "
+    "LOOP EXECUTE format('DROP STATISTICS %I', s.stxname); END LOOP; END $$",
+]
+GENERATE = [
+    "ALTER TABLE jobs DROP CONSTRAINT jobs_pkey CASCADE",  # and job_attempts' foreign key, put back below
+    *RESET,
     # History: finished jobs, newest first in i; the last 300,000 within 5 minutes (1,000/s), the rest
     # spread over 14 days.
     f"""INSERT INTO jobs (workspace_id, type, status, payload, result, created_at, run_at, started_at,
@@ -62,18 +73,22 @@ GENERATE = [
     SELECT '{WS}', 'PING', 'QUEUED', '{{}}', 0, now() - make_interval(secs => i), now() - make_interval(secs => i)
     FROM generate_series(1, 1000) AS i""",
     f"""INSERT INTO jobs (workspace_id, type, status, payload, started_at, attempts, locked_by, lease_expires_at)
-    SELECT '{WS}', 'PING', 'IN_PROGRESS', '{{}}', now(), 1, 'bench-' || i, now() + interval '30 seconds'
-    FROM generate_series(1, 50) AS i""",
+    SELECT '{WS}', 'PING', 'IN_PROGRESS', '{{}}', now(), 1, 'bench-' || i, now() + interval '7 days'
+    FROM generate_series(1, 50) AS i""",  # leases that last the run: "rescue" is the steady-state probe
     "ALTER TABLE jobs ADD PRIMARY KEY (id)",
+    "ALTER TABLE job_attempts ADD CONSTRAINT job_attempts_job_id_fkey FOREIGN KEY (job_id) REFERENCES jobs(id) "
+    "ON DELETE CASCADE",
 ]
 
 
-def cases() -> dict[str, tuple[str, dict[str, Any]]]:
+def cases(age_seconds: float = 0.0) -> dict[str, tuple[str, dict[str, Any]]]:
+    """The queries and their parameters; ``age_seconds`` is how long ago the data was generated (its
+    "last 5 minutes" are that much older when a kept cluster is reused)."""
     page = {"workspace_id": WS, "status": None, "type": None, "limit": 50, "before_created_at": None,
             "before_id": None}
     cursor = {"before_created_at": datetime.now(UTC) - timedelta(days=3), "before_id": str(uuid.UUID(int=0))}
     out: dict[str, tuple[str, dict[str, Any]]] = {
-        "dashboard queue_counts": ("queue_counts", {"workspace_id": WS}),
+        "dashboard queue_counts": ("queue_counts", {"workspace_id": WS, "cap": 10_000}),
         "dashboard failed (job_list status=FAILED limit 5)": ("job_list", {**page, "status": "FAILED", "limit": 5}),
         "/jobs (job_list limit 100)": ("job_list", {**page, "limit": 100}),
     }
@@ -83,15 +98,17 @@ def cases() -> dict[str, tuple[str, dict[str, Any]]]:
     out["GET /api/jobs first page"] = ("job_list", page)
     out["GET /api/jobs page 3 days back"] = ("job_list", {**page, **cursor})
     out["GET /api/jobs?status=FAILED page 3 days back"] = ("job_list", {**page, **cursor, "status": "FAILED"})
-    out["/metrics job_count_active"] = ("job_count_active", {})
+    out["/metrics job_count_active"] = ("job_count_active", {"cap": 10_000})
     out["/metrics job_table_size_estimate"] = ("job_table_size_estimate", {})
     out["/metrics job_count_finished_sampled (0.2 %)"] = ("job_count_finished_sampled", {"percent": 0.2})
-    out["web /metrics job_recent_latency"] = ("job_recent_latency", {"window_seconds": 300, "limit": 5000})
+    out["web /metrics job_recent_latency"] = ("job_recent_latency", {"window_seconds": 300 + age_seconds,
+                                                                      "limit": 5000})
     out["claim 8 (200k delayed priority-10 jobs)"] = ("job_complete_and_claim", {
         "done": Jsonb([]), "worker_id": "bench", "limit": 8, "lease_seconds": 30, "types": ["PING"],
         "light_types": [], "light_limit": 0})
     out["worker_wait min(run_at)"] = ("worker_wait", {"worker_id": "bench", "types": ["PING"]})
-    out["rescue"] = ("job_rescue_expired", {"limit": 100, "delays": [2.0, 4.0]})
+    out["rescue (none expired)"] = ("job_rescue_expired", {"limit": 100, "delays": [2.0, 4.0]})
+    out["rescue 50 expired leases"] = ("job_rescue_expired", {"limit": 100, "delays": [2.0, 4.0]})
     out["prune one batch"] = ("job_prune_finished", {"retention_seconds": 7 * 86400, "limit": 5000})
     return out
 
@@ -109,14 +126,22 @@ def load_sql(ref: str | None) -> tuple[str, dict[str, str]]:
     return read("sql/schema.sql") + "\n" + read("sql/triggers.sql"), queries
 
 
-def measure(conn: psycopg.Connection[Any], queries: dict[str, str], repeats: int) -> dict[str, float]:
+# Run in the measured query's transaction before the clock starts (rolled back with it).
+SETUP = {"rescue 50 expired leases": "UPDATE jobs SET lease_expires_at = now() - interval '1 second' "
+                                     "WHERE status = 'IN_PROGRESS'"}
+
+
+def measure(conn: psycopg.Connection[Any], queries: dict[str, str], repeats: int,
+            age_seconds: float) -> dict[str, float]:
     out: dict[str, float] = {}
-    for label, (name, params) in cases().items():
+    for label, (name, params) in cases(age_seconds).items():
         variant = list_query(params["status"], params["type"]) if name == "job_list" else name
         sql = queries.get(variant, queries[name])  # "before" refs have one job_list for every filter
         times = []
         for _ in range(repeats + 1):
             conn.execute("BEGIN")
+            if label in SETUP:
+                conn.execute(SETUP[label])
             started = time.perf_counter()
             cur = conn.execute(sql, params)
             if cur.description is not None:
@@ -133,8 +158,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--before", default=BEFORE_REF)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--data-dir", type=Path, help="keep the generated cluster here and reuse it")
+    parser.add_argument("--generic", action="store_true",
+                        help="plan_cache_mode = force_generic_plan: the plan a prepared statement switches to")
     args = parser.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="rg-bench-scale-"))
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="rg-bench-scale-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker = data_dir / f"generated-{args.rows}"
     server = EmbeddedPostgres(data_dir, settings={**FAST_UNSAFE_SETTINGS, "shared_buffers": "1GB",
                                                   "maintenance_work_mem": "512MB", "max_wal_size": "16GB",
                                                   "work_mem": "16MB", "autovacuum": "off"})
@@ -143,31 +173,45 @@ def main() -> None:
         before_schema, before_queries = load_sql(args.before)
         after_schema, after_queries = load_sql(None)
         with psycopg.connect(url, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
-            conn.execute(before_schema)
-            conn.execute("INSERT INTO workspaces (id, name) VALUES (%s, 'bench') ON CONFLICT DO NOTHING", (WS,))
             started = time.perf_counter()
-            for statement in GENERATE:
-                conn.execute(statement, {"rows": args.rows} if "%(rows)s" in statement else None)
+            if marker.exists():
+                for statement in RESET:
+                    conn.execute(statement)
+                print(f"reusing {args.rows:,} finished jobs in {data_dir}", flush=True)
+            else:
+                conn.execute(before_schema)
+                conn.execute("INSERT INTO workspaces (id, name) VALUES (%s, 'bench') ON CONFLICT DO NOTHING", (WS,))
+                for statement in GENERATE:
+                    conn.execute(statement, {"rows": args.rows} if "%(rows)s" in statement else None)
+                marker.write_text(str(time.time()))
+                print(f"generated {args.rows:,} finished jobs in {time.perf_counter() - started:.0f} s", flush=True)
+            started = time.perf_counter()
             conn.execute(before_schema)  # the indexes of "before"
             conn.execute("VACUUM ANALYZE jobs")
-            print(f"generated {args.rows:,} finished jobs in {time.perf_counter() - started:.0f} s", flush=True)
+            print(f"built the indexes of before in {time.perf_counter() - started:.0f} s", flush=True)
+            if args.generic:
+                conn.execute("SET plan_cache_mode = force_generic_plan")
             print(f"before ({args.before}):", flush=True)
-            before = measure(conn, before_queries, args.repeats)
+            age = time.time() - float(marker.read_text() or time.time())
+            before = measure(conn, before_queries, args.repeats, age)
             started = time.perf_counter()
             conn.execute(after_schema)  # what a migration does to an existing database
             conn.execute("VACUUM ANALYZE jobs")
             print(f"migrated the indexes in {time.perf_counter() - started:.0f} s; after:", flush=True)
-            after = measure(conn, after_queries, args.repeats)
+            after = measure(conn, after_queries, args.repeats, time.time() - float(marker.read_text()))
             size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('jobs')) AS s").fetchone()["s"]
     finally:
         server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if args.data_dir is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    result = {"rows": args.rows, "before_ref": args.before, "table_size": size, "before_ms": before,
+    result = {"rows": args.rows, "before_ref": args.before, "table_size": size, "generic_plans": args.generic,
+              "before_ms": before,
               "after_ms": after}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"queries-at-scale-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = [f"# Queries at {args.rows:,} finished jobs ({size}), median of {args.repeats}", "",
+    plans = ", generic plans" if args.generic else ""
+    lines = [f"# Queries at {args.rows:,} finished jobs ({size}), median of {args.repeats}{plans}", "",
              f"| query | before ({args.before}) ms | after ms |", "|---|---:|---:|"]
     lines += [f"| {label} | {before[label]:.2f} | {after[label]:.2f} |" for label in after]
     (RESULTS / f"queries-at-scale-{stamp}.md").write_text("\n".join(lines) + "\n")

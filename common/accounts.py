@@ -19,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import AsyncConnection
 
 from common.errors import NotFound, ValidationError
+from common.rows import row_to_json
 from common.sql import query
 
 ROLES = ("viewer", "editor", "admin")
@@ -177,3 +178,30 @@ async def revoke_token(conn: AsyncConnection, token_or_id: str) -> dict[str, Any
     if row is None:
         raise NotFound("no such token")
     return row  # type: ignore[return-value]
+
+
+async def tokens_of(conn: AsyncConnection, workspace_id: str, user_id: str) -> list[dict[str, Any]]:
+    """A member's live (unrevoked) tokens in one workspace, without their hashes."""
+    cur = await conn.execute(query("tokens_of_member"), {"workspace_id": workspace_id, "user_id": user_id})
+    return await cur.fetchall()  # type: ignore[return-value]
+
+
+async def revoke_token_in_workspace(conn: AsyncConnection, workspace_id: str, token_id: str, *,
+                                    owner_id: str | None) -> dict[str, Any]:
+    """Revoke one live token of ``workspace_id``: ``owner_id``'s own, or any (``owner_id=None``, for admins).
+    Another workspace's token, someone else's, or a malformed id: NotFound, as if it did not exist."""
+    ident = _uuid_or_none(token_id)
+    if ident is None:
+        raise NotFound(f"no token {token_id!r}")
+    cur = await conn.execute(query("token_revoke_in_workspace"),
+                             {"id": ident, "workspace_id": workspace_id, "user_id": owner_id})
+    row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no token {token_id!r}")
+    return row  # type: ignore[return-value]
+
+
+def token_to_json(row: dict[str, Any]) -> dict[str, Any]:
+    """A token as the API lists it: name, times, expired; never its hash (which the query does not read)."""
+    return row_to_json({k: row.get(k) for k in ("id", "name", "created_at", "last_used_at", "expires_at")}
+                       | {"expired": bool(row.get("expired", False))})

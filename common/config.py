@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
+from common import memory_budget
 from common.errors import ConfigError
 
 DEFAULT_WORKSPACE_ID = "c8e2bd7a-abe8-4ae2-9d77-720fabab07e4"
@@ -57,16 +58,20 @@ class Settings:
     max_payload_bytes: int = 64 * 1024
     handler_modules: tuple[str, ...] = ()
     job_retention_days: float = 14.0
+    audit_retention_days: float = 90.0  # audit events older than this are pruned (worker/reaper.py)
     retry_backoff_seconds: float = 2.0
     worker_id: str | None = None
     # Ceilings of report work (issue 11): START_RUN and EXPORT jobs in flight per worker process (the
-    # rest of WORKER_CONCURRENCY stays free for other jobs), and the PDF child's limits.
+    # rest of WORKER_CONCURRENCY stays free for other jobs; unset: as many as fit the container's memory,
+    # common/memory_budget.py), and the children's limits. The web runs at most preview_slots previews.
     report_slots: int = 2
     # Warm render processes per service process (common/reports/pool.py), each used for one render; 0: a
     # fresh interpreter per render (about 250 ms more per report).
     render_pool_size: int = 2
+    preview_slots: int = 2
+    render_memory_mb: int = 320
     pdf_timeout_seconds: float = 60.0
-    pdf_memory_mb: int = 384
+    pdf_memory_mb: int = 320
     pdf_max_pages: int = 50
     data_dir: Path = field(default_factory=default_data_dir)
     # Accounts (issue 9): METRICS_TOKEN guards /metrics when set. A browser session ends after
@@ -82,6 +87,12 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"  # links in e-mails and webhooks
     max_attachment_bytes: int = 10 * 1024 * 1024
     scheduler_enabled: bool = True
+    # Quotas (issue 9, common/quotas.py; 0 turns one off): queued + running runs per workspace, runs
+    # started per minute per workspace, dataset bytes stored per workspace, open live-status streams per user.
+    quota_active_runs: int = 50
+    quota_runs_per_minute: int = 60
+    quota_dataset_bytes: int = 500 * 1024 * 1024
+    quota_streams_per_user: int = 20
 
     @property
     def session_idle(self) -> dt.timedelta:
@@ -116,6 +127,10 @@ class Settings:
             raise ConfigError(f"LOG_FORMAT must be text or json (got {log_format!r})")
         modules = tuple(m.strip() for m in env.get("REPORTGEN_HANDLER_MODULES", "").split(",") if m.strip())
         concurrency = _number(env, "WORKER_CONCURRENCY", 4, int, 1, 1000)
+        processes = _number(env, "WORKER_PROCESSES", 1, int, 1, 256)
+        render_mb = _number(env, "RENDER_MEMORY_MB", 320, int, 128, 65536)
+        pdf_mb = _number(env, "PDF_MEMORY_MB", 320, int, 128, 65536)
+        container = memory_budget.container_memory_bytes()
         return cls(
             database_url=url,
             listen_database_url=listen_url,
@@ -128,7 +143,7 @@ class Settings:
             poll_interval_seconds=_number(env, "POLL_INTERVAL_SECONDS", 5.0, float, 0.05, 3600),
             worker_concurrency=concurrency,
             worker_light_concurrency=_number(env, "WORKER_LIGHT_CONCURRENCY", 64, int, 1, 1000),
-            worker_processes=_number(env, "WORKER_PROCESSES", 1, int, 1, 256),
+            worker_processes=processes,
             health_socket=env.get("REPORTGEN_HEALTH_SOCKET") or None,
             job_lease_seconds=_number(env, "JOB_LEASE_SECONDS", 30.0, float, 0.5, 86400),
             shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", 8.0, float, 0, 3600),
@@ -140,12 +155,18 @@ class Settings:
             max_payload_bytes=_number(env, "MAX_PAYLOAD_BYTES", 64 * 1024, int, 2, 8 * 1024 * 1024),
             handler_modules=modules,
             job_retention_days=_number(env, "JOB_RETENTION_DAYS", 14.0, float, 0.0, 36500),
+            audit_retention_days=_number(env, "AUDIT_RETENTION_DAYS", 90.0, float, 1.0, 36500),
             retry_backoff_seconds=_number(env, "RETRY_BACKOFF_SECONDS", 2.0, float, 0.0, 3600),
             worker_id=env.get("WORKER_ID") or None,
-            report_slots=min(concurrency, _number(env, "REPORT_SLOTS", 2, int, 1, 1000)),
+            report_slots=min(concurrency, _number(env, "REPORT_SLOTS", memory_budget.fitting_slots(
+                container, max(render_mb, pdf_mb), memory_budget.WORKER_PER_SLOT_MB, ceiling=concurrency,
+                processes=processes), int, 1, 1000)),
             render_pool_size=_number(env, "RENDER_POOL_SIZE", 2, int, 0, 64),
+            preview_slots=_number(env, "PREVIEW_SLOTS", memory_budget.fitting_slots(
+                container, render_mb, memory_budget.WEB_PER_SLOT_MB, ceiling=8), int, 1, 1000),
+            render_memory_mb=render_mb,
             pdf_timeout_seconds=_number(env, "PDF_TIMEOUT_SECONDS", 60.0, float, 1.0, 3600),
-            pdf_memory_mb=_number(env, "PDF_MEMORY_MB", 384, int, 128, 65536),
+            pdf_memory_mb=pdf_mb,
             pdf_max_pages=_number(env, "PDF_MAX_PAGES", 50, int, 1, 100_000),
             data_dir=Path(env["REPORTGEN_DATA_DIR"]) if env.get("REPORTGEN_DATA_DIR") else default_data_dir(),
             smtp_url=_smtp_url(env.get("SMTP_URL", "").strip() or None),
@@ -154,6 +175,10 @@ class Settings:
             public_base_url=_base_url(env.get("PUBLIC_BASE_URL", "").strip() or "http://127.0.0.1:8000"),
             max_attachment_bytes=_number(env, "MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, int, 0, 1 << 30),
             scheduler_enabled=not _flag(env, "SCHEDULER_DISABLED"),
+            quota_active_runs=_number(env, "QUOTA_ACTIVE_RUNS", 50, int, 0, 1_000_000),
+            quota_runs_per_minute=_number(env, "QUOTA_RUNS_PER_MINUTE", 60, int, 0, 1_000_000),
+            quota_dataset_bytes=_number(env, "QUOTA_DATASET_BYTES", 500 * 1024 * 1024, int, 0, 1 << 50),
+            quota_streams_per_user=_number(env, "QUOTA_STREAMS_PER_USER", 20, int, 0, 100_000),
         )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from common.config import Settings
 from common.errors import ConfigError, ReportGenError
 from common.logs import configure_logging
+from common.process_guard import seal_secrets
 from common.runtime import resolve_database_url
 
 
@@ -25,6 +26,9 @@ def run_service(name: str, make: Callable[[Settings, str], Coroutine[Any, Any, N
     except ConfigError as exc:
         print(f"{name}: configuration error: {exc}", file=sys.stderr)
         return 2
+    # Read once: from here on no one reads the secrets from the environment, and the render and PDF
+    # children (same uid) can read neither this process's environ nor its memory (common/process_guard.py).
+    seal_secrets()
     try:
         asyncio.run(make(settings, url))
     except ReportGenError as exc:

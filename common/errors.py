@@ -69,6 +69,18 @@ class Forbidden(AppError):
     code = "forbidden"
 
 
+class QuotaExceeded(AppError):
+    """A workspace (or user) is at one of its quotas (common/quotas.py): 429 with ``Retry-After`` and
+    ``details`` naming the limit (``limit``, its ``setting``, ``max``, ``current``)."""
+
+    status = 429
+    code = "quota_exceeded"
+
+    def __init__(self, message: str, *, retry_after: int, details: object = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = max(1, int(retry_after))
+
+
 class QueueError(ReportGenError):
     """A queue statement failed for a reason other than an unreachable database (a bug, or data the
     database refused); the queue boundary (common/queue.py) raises it instead of the driver's error."""

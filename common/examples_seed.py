@@ -12,7 +12,7 @@ import logging
 from psycopg.types.json import Jsonb
 
 from common import db, report_datasets, report_templates
-from common.reports import load_examples
+from common.reports import load_examples, parse_csv
 from common.sql import query
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,10 @@ async def seed_examples(url: str, workspace_id: str) -> list[str]:
                         continue  # seeded before (or by a concurrent instance): the transaction inserts nothing
                     samples = {}
                     for param, (filename, data) in example.datasets.items():
-                        row = await report_datasets.insert(conn, workspace_id, filename, data)
+                        # the shipped samples are exempt from the dataset quota
+                        row = await report_datasets.insert(conn, workspace_id, filename, data,
+                                                         parse_csv(data, limits=report_datasets.LIMITS),
+                                                         quotas=None)
                         samples[param] = str(row["id"])
                     await conn.execute(query("template_set_samples"), {
                         "id": template_id, "workspace_id": workspace_id, "sample_datasets": Jsonb(samples)})

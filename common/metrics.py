@@ -44,8 +44,9 @@ class QueueCollector(Collector):
         snap = self.snapshot
         if snap is None:
             return
-        jobs = GaugeMetricFamily("reportgen_jobs", "Jobs per status and type (QUEUED and IN_PROGRESS exact, "
-                                 "finished states estimated)", labels=["status", "type"])
+        jobs = GaugeMetricFamily("reportgen_jobs", "Jobs per status and type (QUEUED exact up to 10,000 per "
+                                 "type and estimated above, IN_PROGRESS exact, finished states estimated on large "
+                                 "tables; docs/operations.md)", labels=["status", "type"])
         for (status, job_type), n in sorted(snap.counts.items()):
             jobs.add_metric([status, job_type], n)
         yield jobs
@@ -71,6 +72,9 @@ class QueueCollector(Collector):
                         if row.get(col) is not None:
                             recent.add_metric([row["type"], kind, q], float(row[col]))
             yield recent
+
+
+DELIVERY_CHANNELS = ("email", "webhook", "owner")  # deliveries.channel's CHECK
 
 
 class Metrics:
@@ -106,6 +110,9 @@ class Metrics:
         r.register(self.queue)
         for source in ("notify", "poll"):
             self.wakeups.labels(source=source)
+        for channel in DELIVERY_CHANNELS:  # exported at 0, so that increase() sees the first failure
+            for outcome in ("delivered", "failed"):
+                self.deliveries.labels(channel=channel, outcome=outcome)
 
     def child(self, metric: Any, *labels: str) -> Any:
         """``metric.labels(*labels)``, cached: the worker looks these up several times per job."""

@@ -1,8 +1,11 @@
 """Queue depth and recent latency, read from the database when /metrics is scraped.
 
-QUEUED and IN_PROGRESS counts are exact: they read only the partial indexes, whose size is the live
-queue, not the history. Finished states are exact below ``EXACT_FINISHED_BELOW_ROWS`` rows and estimated
-from a block sample above, so that a scrape stays fast with millions of finished jobs.
+QUEUED counts are exact up to ``EXACT_COUNT_CAP`` jobs of a type and the planner's estimate above it
+(a count that stops at the cap reads at most that many index entries, however long the backlog);
+IN_PROGRESS counts are exact (the jobs in flight). Finished states are exact below
+``EXACT_FINISHED_BELOW_ROWS`` rows and estimated from a block sample above, so that a scrape stays fast
+with millions of finished jobs. The dashboard and /jobs show their workspace's counts the same way:
+exact up to the cap, "10,000+" above it (``count_label``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from psycopg import AsyncConnection
 from common.metrics import QueueSnapshot, snapshot_from_rows
 from common.sql import query
 
+EXACT_COUNT_CAP = 10_000  # River UI shows "10,000+" past the same cap
 EXACT_FINISHED_BELOW_ROWS = 100_000
 SAMPLE_ROWS = 20_000
 RECENT_WINDOW_SECONDS = 300
@@ -19,7 +23,7 @@ RECENT_SAMPLE_JOBS = 5000  # percentiles from the latest jobs of the window: bou
 
 
 async def read_snapshot(conn: AsyncConnection, *, include_recent: bool) -> QueueSnapshot:
-    active = await (await conn.execute(query("job_count_active"))).fetchall()
+    active = await (await conn.execute(query("job_count_active"), {"cap": EXACT_COUNT_CAP})).fetchall()
     size_row = await (await conn.execute(query("job_table_size_estimate"))).fetchone()
     rows = float(size_row["rows"]) if size_row else 0.0  # type: ignore[call-overload]
     if rows < EXACT_FINISHED_BELOW_ROWS:
@@ -40,3 +44,14 @@ async def unhandled_types(conn: AsyncConnection) -> set[str]:
     """Types of QUEUED jobs that no live worker handles (the /jobs page flags those jobs)."""
     snapshot = await read_snapshot(conn, include_recent=False)
     return set(snapshot.unhandled)
+
+
+async def workspace_queue_counts(conn: AsyncConnection, workspace_id: str) -> dict[str, int]:
+    """QUEUED and IN_PROGRESS jobs of a workspace, each exact up to ``EXACT_COUNT_CAP`` (cap + 1 above)."""
+    cur = await conn.execute(query("queue_counts"), {"workspace_id": workspace_id, "cap": EXACT_COUNT_CAP})
+    return {r["status"]: int(r["n"]) for r in await cur.fetchall()}  # type: ignore[call-overload]
+
+
+def count_label(n: int) -> str:
+    """A count as a page shows it: "1,234", or "10,000+" when the count stopped at the cap."""
+    return f"{EXACT_COUNT_CAP:,}+" if n > EXACT_COUNT_CAP else f"{n:,}"

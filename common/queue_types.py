@@ -91,6 +91,16 @@ class Rescued:
 
 
 @dataclass(frozen=True)
+class Pruned:
+    """One prune round: rows deleted; ``behind`` when it stopped at its time budget with a full last batch
+    (old jobs are left: the next round should come at once); how long it took."""
+
+    deleted: int
+    behind: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
 class AttemptError:
     """Why an attempt failed: kept as text on the job and as JSON in its attempt history."""
 

@@ -13,8 +13,9 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, pq
 
+from common import quotas as quota
 from common.errors import AppError, NotFound, ValidationError
 from common.reports import Dataset, DatasetLimits, parse_csv
 from common.sql import query
@@ -46,9 +47,20 @@ def check_upload(filename: str | None, media_type: str | None, data: bytes) -> t
     return name, parse_csv(data, limits=LIMITS)
 
 
-async def insert(conn: AsyncConnection, workspace_id: str, filename: str, data: bytes) -> dict[str, Any]:
+async def insert(conn: AsyncConnection, workspace_id: str, filename: str, data: bytes,
+                 parsed: Dataset | None = None, *, quotas: quota.Quotas | None) -> dict[str, Any]:
+    """Store an upload; ``parsed`` (its rows, when the caller parsed it) records columns and row count.
+    With ``quotas`` (None: exempt, the shipped examples' samples) the workspace's dataset storage is
+    checked first, under its quota lock, in the caller's transaction."""
+    if quotas is not None:
+        if conn.info.transaction_status != pq.TransactionStatus.INTRANS:
+            raise RuntimeError("a dataset insert checked against quotas must run inside a transaction")
+        await quota.lock(conn, workspace_id)
+        await quota.check_dataset(conn, workspace_id, quotas, len(data))
     cur = await conn.execute(query("dataset_insert"), {
-        "workspace_id": workspace_id, "filename": filename, "content": data, "size_bytes": len(data)})
+        "workspace_id": workspace_id, "filename": filename, "content": data, "size_bytes": len(data),
+        "columns": None if parsed is None else list(parsed.columns),
+        "row_count": None if parsed is None else len(parsed.rows)})
     row = await cur.fetchone()
     assert row is not None
     return row  # type: ignore[return-value]

@@ -10,16 +10,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from jinja2 import TemplateSyntaxError
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from common import report_datasets
 from common.errors import Conflict, NotFound, ValidationError
 from common.reports import DEFAULT_LIMITS, validate_declarations
 from common.reports.language import RenderState, build_environment
+from common.rows import row_to_json
 from common.sql import query
 
 MAX_NAME = 200
@@ -94,8 +95,9 @@ def syntax_problem(body: str) -> str | None:
 
 
 async def create(conn: AsyncConnection, workspace_id: str, new: TemplateInput, *,
-                 example_slug: str | None = None) -> str | None:
-    """Insert a template and its version 1; returns its id (None: that example exists already)."""
+                 example_slug: str | None = None, author_id: str | None = None) -> str | None:
+    """Insert a template and its version 1 (saved by ``author_id``); returns its id (None: that example
+    exists already)."""
     async with conn.transaction():
         cur = await conn.execute(query("template_insert"), {
             "workspace_id": workspace_id, "name": new.name, "description": new.description,
@@ -105,15 +107,19 @@ async def create(conn: AsyncConnection, workspace_id: str, new: TemplateInput, *
             return None
         template_id = str(row["id"])  # type: ignore[call-overload]
         await conn.execute(query("template_version_insert"), {
-            "template_id": template_id, "version": 1, "body": new.body, "parameters": Jsonb(new.parameters)})
+            "template_id": template_id, "version": 1, "body": new.body, "parameters": Jsonb(new.parameters),
+            "author_id": author_id})
     return template_id
 
 
-async def new_version(conn: AsyncConnection, workspace_id: str, template_id: str, edit: TemplateInput) -> int:
-    """Save an edit as the next version; 404 for unknown/archived, 409 when ``base_version`` is stale."""
+async def new_version(conn: AsyncConnection, workspace_id: str, template_id: str, edit: TemplateInput, *,
+                      author_id: str | None = None) -> int:
+    """Save an edit (by ``author_id``) as the next version; 404 for unknown/archived, 409 when
+    ``base_version`` is stale."""
     cur = await conn.execute(query("template_new_version"), {
         "id": template_id, "workspace_id": workspace_id, "name": edit.name, "description": edit.description,
-        "body": edit.body, "parameters": Jsonb(edit.parameters), "base_version": edit.base_version})
+        "body": edit.body, "parameters": Jsonb(edit.parameters), "base_version": edit.base_version,
+        "author_id": author_id})
     row = await cur.fetchone()
     if row is not None:
         return int(row["version"])  # type: ignore[call-overload]
@@ -145,6 +151,31 @@ async def versions(conn: AsyncConnection, workspace_id: str, template_id: str) -
     return await cur.fetchall()  # type: ignore[return-value]
 
 
+async def check_samples(conn: AsyncConnection, workspace_id: str, parameters: list[dict[str, Any]],
+                        samples: object) -> dict[str, str]:
+    """The sample datasets to keep for these declarations: parameter name → dataset id of this workspace.
+
+    Entries for names that are not dataset parameters (a parameter renamed or removed) are dropped; an id
+    this workspace does not hold is a field error (``samples.<name>``)."""
+    if not isinstance(samples, Mapping) or not all(isinstance(k, str) for k in samples):
+        raise ValidationError("samples: an object of parameter name → dataset id",
+                              details={"samples": "An object of parameter name → dataset id."})
+    datasets = {p["name"] for p in parameters if p["type"] == "dataset"}
+    wanted = {name: report_datasets.dataset_id(ident) for name, ident in samples.items() if name in datasets}
+    known = await report_datasets.describe(conn, workspace_id, [i for i in wanted.values() if i])
+    errors = {f"samples.{name}": "No such dataset in this workspace; upload the sample again."
+              for name, ident in wanted.items() if ident not in known}
+    if errors:
+        raise ValidationError("The sample datasets are invalid.", details=errors)
+    return {name: str(ident) for name, ident in wanted.items()}
+
+
+async def set_samples(conn: AsyncConnection, workspace_id: str, template_id: str, samples: Mapping[str, str]) -> None:
+    """Replace the template's sample datasets (checked first with ``check_samples``)."""
+    await conn.execute(query("template_set_samples"), {
+        "id": template_id, "workspace_id": workspace_id, "sample_datasets": Jsonb(dict(samples))})
+
+
 async def archive(conn: AsyncConnection, workspace_id: str, template_id: str) -> None:
     cur = await conn.execute(query("template_archive"), {"id": template_id, "workspace_id": workspace_id})
     if await cur.fetchone() is None:
@@ -154,9 +185,4 @@ async def archive(conn: AsyncConnection, workspace_id: str, template_id: str) ->
 
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """The API's view of a template row (ids as text, dates as ISO 8601)."""
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if key == "workspace_id":
-            continue
-        out[key] = value.isoformat() if isinstance(value, datetime) else (str(value) if key == "id" else value)
-    return out
+    return row_to_json(row)

@@ -19,6 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from common import db, jobs, report_datasets, report_templates
+from common import quotas as quota
 from common.config import Settings
 from common.errors import Conflict, NotFound, ValidationError
 from common.jobs import NewJob
@@ -39,8 +40,12 @@ class Upload:
 
 
 async def create(conn: AsyncConnection, workspace_id: str, template_id: str, values: Mapping[str, Any],
-                 uploads: Mapping[str, Upload] | None = None) -> dict[str, Any]:
-    """Check ``values`` against the template's current version, then insert the run and its job."""
+                 uploads: Mapping[str, Upload] | None = None, *, quotas: quota.Quotas | None) -> dict[str, Any]:
+    """Check ``values`` against the template's current version, then insert the run and its job.
+
+    ``quotas``: the workspace's run and dataset quotas, checked in the inserting transaction under the
+    workspace's quota lock (``QuotaExceeded``, and nothing is made); None only where a run is exempt
+    (common/quotas.py says which)."""
     template = await report_templates.get(conn, workspace_id, template_id)
     if template["archived_at"] is not None:
         raise Conflict(f"template {template_id} is archived; restore or copy it to run it")
@@ -98,8 +103,13 @@ async def create(conn: AsyncConnection, workspace_id: str, template_id: str, val
                               details=errors)
     run_id = str(uuid.uuid4())
     async with conn.transaction():
+        if quotas is not None:
+            await quota.lock(conn, workspace_id)
+            await quota.check_run(conn, workspace_id, quotas)
         for name, (filename, data) in new_files.items():
-            row = await report_datasets.insert(conn, workspace_id, filename, data)
+            shape = typed.get(name)
+            row = await report_datasets.insert(conn, workspace_id, filename, data,
+                                               shape if isinstance(shape, Dataset) else None, quotas=quotas)
             ids[name] = str(row["id"])
         stored = stored_values(declarations, typed, ids)
         job, _ = await jobs.enqueue(conn, workspace_id, NewJob(type="START_RUN", payload={"run_id": run_id}))
@@ -175,6 +185,10 @@ def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     out["exports"] = list(row.get("exports") or [])
     out["links"] = {"self": f"/api/runs/{out['id']}", "events": f"/api/runs/{out['id']}/events",
                     "page": f"/runs/{out['id']}"}
+    if out.get("template_id") and out.get("template_version"):  # the exact version this run rendered
+        version = f"/templates/{out['template_id']}/versions/{out['template_version']}"
+        out["links"]["version"] = "/api" + version
+        out["links"]["version_page"] = version
     if row.get("status") == "COMPLETED":
         out["links"]["report"] = {fmt: f"/api/runs/{out['id']}/report?format={fmt}"
                                   for fmt in ("html", "pdf", "md", "csv")}

@@ -6,8 +6,10 @@ saving follows Debian cron, which is what people who write cron lines expect:
   spring-forward jump fires once, at the jump (02:30 in Europe/Berlin on the last Sunday of March
   fires at 03:00 CEST);
 - in the hour repeated by a fall-back jump it fires once, the first time the clock shows it;
-- a job with ``*`` in the minute or hour field runs on wall-clock times, so the repeated hour's second
-  pass is not fired again.
+- a job with ``*`` in the minute or hour field (``*/30 * * * *``, ``30 * * * *``, ``*/15 1 * * *``) runs
+  on real elapsed time: in the repeated hour it fires in both passes (01:00 and 01:30 EDT, then 01:00
+  and 01:30 EST), and in the skipped hour it has nothing to fire (Debian: "run based on the new time
+  immediately"). cronsim implements both rules; tests/unit/test_schedule_times.py pins them.
 
 After an outage the scheduler does not replay missed fires one by one: ``due()`` names the latest
 missed fire (the one to run) and the earlier ones (recorded as skipped).

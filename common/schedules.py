@@ -15,12 +15,14 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from common import db, runs
-from common.errors import AppError, NotFound, ValidationError
+from common.errors import AppError, NotFound, QuotaExceeded, ValidationError
+from common.quotas import Quotas
 from common.rows import row_to_json
 from common.schedule_times import cron_expression, next_fire, next_fires, zone
 from common.sql import query
@@ -112,9 +114,10 @@ def schedule_id(raw: str) -> str:
 
 
 async def _check_runnable(conn: AsyncConnection, workspace_id: str, spec: ScheduleSpec) -> None:
-    """The parameters must make a run now, exactly as a fire would: try it and roll it back."""
+    """The parameters must make a run now, exactly as a fire would: try it and roll it back (exempt from
+    the quotas: it makes nothing, and a full queue now says nothing about the schedule)."""
     async with conn.transaction(force_rollback=True):
-        await runs.create(conn, workspace_id, spec.template_id, spec.parameters)
+        await runs.create(conn, workspace_id, spec.template_id, spec.parameters, quotas=None)
 
 
 def _row_params(workspace_id: str, spec: ScheduleSpec, now: dt.datetime) -> dict[str, Any]:
@@ -174,15 +177,22 @@ def preview(cron: object, timezone: object, count: int = 5) -> dict[str, Any]:
     tz = zone(timezone if timezone not in (None, "") else "UTC")
     fires = next_fires(expr, tz, dt.datetime.now(dt.UTC), count)
     return {"cron": expr, "timezone": tz.key,
-            "next": [{"utc": f.isoformat(), "local": f.astimezone(tz).isoformat()} for f in fires]}
+            "next": [{"utc": f.isoformat(), "local": f.astimezone(tz).isoformat(), "label": local_label(f, tz)}
+                     for f in fires]}
+
+
+def local_label(when: dt.datetime, tz: ZoneInfo) -> str:
+    """How pages show a fire time: the schedule's wall clock with its zone's abbreviation (CET, CEST)."""
+    return when.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
 async def fire(conn: AsyncConnection, row: Mapping[str, Any], fire_at: dt.datetime, *,
-               manual: bool = False) -> dict[str, Any] | None:
+               quotas: Quotas | None, manual: bool = False) -> dict[str, Any] | None:
     """Record one fire and make its run (with its START_RUN job), in the caller's transaction.
 
     None: that fire time was recorded already (by another worker). A run that cannot be made is a FAILED
-    fire, whose failure notices are enqueued here (a run that can be made gets its deliveries when it ends).
+    fire, whose failure notices are enqueued here (a run that can be made gets its deliveries when it ends),
+    except that a manual fire ("run now") over a quota raises ``QuotaExceeded`` (429, nothing recorded).
     """
     from common import deliveries  # deliveries imports this module's callers' rows, not the reverse
 
@@ -190,7 +200,8 @@ async def fire(conn: AsyncConnection, row: Mapping[str, Any], fire_at: dt.dateti
     fire_row = {"schedule_id": row["id"], "workspace_id": workspace_id, "fire_at": fire_at, "manual": manual}
     try:
         async with conn.transaction():
-            run = await runs.create(conn, workspace_id, str(row["template_id"]), row["parameters"])
+            run = await runs.create(conn, workspace_id, str(row["template_id"]), row["parameters"],
+                                    quotas=quotas)
             cur = await conn.execute(query("fire_insert"), {**fire_row, "outcome": "RUN", "run_id": run["id"],
                                                             "error": None})
             if await cur.fetchone() is None:
@@ -198,6 +209,8 @@ async def fire(conn: AsyncConnection, row: Mapping[str, Any], fire_at: dt.dateti
     except _AlreadyFired:
         return None
     except AppError as exc:
+        if manual and isinstance(exc, QuotaExceeded):
+            raise  # "run now" answers 429 and makes nothing; the scheduler's fire is recorded FAILED
         cur = await conn.execute(query("fire_insert"), {**fire_row, "outcome": "FAILED", "run_id": None,
                                                         "error": exc.message[:2000]})
         failed: Any = await cur.fetchone()
@@ -228,5 +241,6 @@ async def list_fires(conn: AsyncConnection, workspace_id: str, ident: str, limit
 def to_json(row: Mapping[str, Any]) -> dict[str, Any]:
     out = row_to_json(row)
     if "id" in out and "cron" in out:
-        out["links"] = {"self": f"/api/schedules/{out['id']}", "deliveries": f"/api/schedules/{out['id']}/deliveries"}
+        out["links"] = {"self": f"/api/schedules/{out['id']}", "page": f"/schedules/{out['id']}",
+                        "deliveries": f"/api/schedules/{out['id']}/deliveries"}
     return out

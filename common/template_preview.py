@@ -4,7 +4,7 @@ The body and declarations come from the editor (unsaved); the values are the tem
 dataset parameter takes its sample CSV (the template's ``sample_datasets``, or ``samples`` sent with the
 request, both scoped to the workspace), every other parameter its default, or a stand-in that passes its
 own rules (the label for text, ``min`` or 0 for numbers, the first choice, ...). The render goes through
-``render_report_async`` with ``DEFAULT_LIMITS``: the same child process, rlimits and deadline as a run,
+``render_report_async`` with the runs' limits: the same child process, rlimits and deadline as a run,
 so a preview can never do what a run could not.
 """
 
@@ -20,7 +20,14 @@ from psycopg import AsyncConnection
 
 from common import report_datasets, report_templates
 from common.errors import ValidationError
-from common.reports import DEFAULT_LIMITS, Parameter, RenderError, render_report_async, validate_parameters
+from common.reports import (
+    DEFAULT_LIMITS,
+    Parameter,
+    RenderError,
+    RenderLimits,
+    render_report_async,
+    validate_parameters,
+)
 from common.reports.datasets import parse_csv
 from common.reports.parameters import validate_declarations
 
@@ -78,7 +85,8 @@ def stand_in(param: Parameter) -> Any:
     return None
 
 
-async def preview(conn: AsyncConnection, workspace_id: str, request: PreviewRequest) -> dict[str, Any]:
+async def preview(conn: AsyncConnection, workspace_id: str, request: PreviewRequest,
+                  limits: RenderLimits = DEFAULT_LIMITS) -> dict[str, Any]:
     """``{"html", "elapsed_ms"}`` or ``{"error": {"message", "line", "kind"}}`` (the run page's words).
 
     Invalid declarations raise ``ValidationError`` (the API's 422, the same details as a save)."""
@@ -108,7 +116,7 @@ async def preview(conn: AsyncConnection, workspace_id: str, request: PreviewRequ
         return {"error": {"message": f"invalid parameters: {message}", "line": None, "kind": "parameters"}}
     started = time.perf_counter()
     try:
-        result = await render_report_async(request.body, typed, DEFAULT_LIMITS)
+        result = await render_report_async(request.body, typed, limits)
     except RenderError as exc:
         return {"error": exc.to_dict()}
     return {"html": result.html, "elapsed_ms": round((time.perf_counter() - started) * 1000, 1)}

@@ -13,10 +13,16 @@ import argparse
 import sys
 from typing import Any
 
-from common import accounts, db, sessions
+from common import accounts, audit, db, sessions
 from common.config import Settings
 
 LOCAL_ADMIN = "admin@localhost"
+CLI = {"via": "cli"}  # the audit log's detail of what the command line did (its actor has no account)
+
+
+async def _record(conn: Any, workspace_id: object, action: str, target: str, detail: dict[str, Any]) -> None:
+    await audit.record(conn, workspace_id=str(workspace_id), actor_id=None, actor_email=None, action=action,
+                       target=target, detail={**CLI, **detail})
 
 
 def add_parsers(sub: Any) -> None:
@@ -48,6 +54,8 @@ async def users(args: argparse.Namespace, settings: Settings, url: str) -> int:
         password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else None
         user = await accounts.create_user(conn, args.email, args.role, args.workspace or settings.default_workspace_id,
                                           password=password)
+        await _record(conn, user["workspace_id"], "member.added", user["email"],
+                      {"user_id": str(user["id"]), "role": user["role"]})
         link = None if password is not None else sessions.link(
             settings.public_base_url, await sessions.create_invite(conn, str(user["id"]), str(user["workspace_id"])))
     print(f"user {user['email']} ({user['id']}) is {user['role']} of workspace {user['workspace_id']}")
@@ -74,11 +82,16 @@ async def tokens(args: argparse.Namespace, settings: Settings, url: str) -> int:
             db.translate_errors_async():
         if args.action == "revoke":
             row = await accounts.revoke_token(conn, args.token_or_id)
+            await _record(conn, row["workspace_id"], "token.revoked", row["name"],
+                          {"token_id": str(row["id"]), "owner_id": str(row["user_id"])})
             print(f"token {row['name']!r} ({row['id']}) revoked at {row['revoked_at']:%Y-%m-%d %H:%M:%S%z}")
             return 0
         user = await accounts.user_by_email(conn, args.email)
         token, row = await accounts.create_token(conn, str(user["id"]), args.workspace or settings.default_workspace_id,
                                                  name=args.name, expires_days=args.expires_days)
+        await _record(conn, row["workspace_id"], "token.created", row["name"], {
+            "token_id": str(row["id"]), "owner_id": str(user["id"]),
+            "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None})
     expiry = f"expires {row['expires_at']:%Y-%m-%d}" if row["expires_at"] else "no expiry"
     print(f"token {row['name']!r} ({row['id']}) for {user['email']} in workspace {row['workspace_id']}, {expiry}; "
           "it is shown only now:")

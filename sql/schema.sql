@@ -137,6 +137,14 @@ DROP INDEX IF EXISTS jobs_queued_run_at_idx;
 -- jobs in flight, a few per worker) and filters on the lease.
 DROP INDEX IF EXISTS jobs_lease_idx;
 CREATE INDEX IF NOT EXISTS jobs_in_progress_idx ON jobs (started_at) WHERE status = 'IN_PROGRESS';
+-- The queue by type, for /metrics (job_count_active): the types queued (one probe each), a count that
+-- stops at its cap, and each type's oldest job (its first entry), however many jobs are delayed. The
+-- cost is one more index entry per enqueued job; a claim or a finish adds none (the new row version
+-- is not QUEUED).
+CREATE INDEX IF NOT EXISTS jobs_queued_type_idx ON jobs (type, run_at) WHERE status = 'QUEUED';
+-- Joint statistics of (status, type): the planner's estimate of "status = 'QUEUED' AND type = 'PING'"
+-- from a most-common-values list of the pairs instead of the product of two frequencies.
+CREATE STATISTICS IF NOT EXISTS jobs_status_type_stats (mcv) ON status, type FROM jobs;
 -- Listing newest first, keyset-paginated on (created_at, id): one index range per page at any size;
 -- with a status or a type filter, the index that leads with it (a rare status otherwise meant walking
 -- millions of rows of the others).
@@ -171,6 +179,20 @@ CREATE OR REPLACE FUNCTION job_queued_priorities() RETURNS SETOF smallint LANGUA
         FROM p WHERE p.priority IS NOT NULL
     )
     SELECT priority FROM p WHERE priority IS NOT NULL
+$$;
+
+-- The planner's estimate of the jobs in a status of a type (Oban Met's count estimate): what /metrics
+-- reports for a type whose queue is above the exact-count cap. As fresh as the last ANALYZE of jobs
+-- (autovacuum analyzes it after 2 % of its rows changed, see above); costs one planning, no row reads.
+CREATE OR REPLACE FUNCTION jobs_count_estimate(p_status text, p_type text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE AS $$  -- VOLATILE: PostgreSQL allows EXPLAIN only there
+DECLARE
+    plan json;
+BEGIN
+    EXECUTE format('EXPLAIN (FORMAT JSON) SELECT 1 FROM jobs WHERE status = %L AND type = %L', p_status, p_type)
+        INTO plan;
+    RETURN (plan -> 0 -> 'Plan' ->> 'Plan Rows')::bigint;
+END;
 $$;
 
 -- Workers that are waiting for work (free slots, nothing left to claim), one row each. The insert
@@ -378,7 +400,38 @@ CREATE TABLE IF NOT EXISTS sign_in_failures (
 CREATE INDEX IF NOT EXISTS sign_in_failures_email_idx ON sign_in_failures (email_key, at);
 CREATE INDEX IF NOT EXISTS sign_in_failures_address_idx ON sign_in_failures (address, at);
 CREATE INDEX IF NOT EXISTS sign_in_failures_at_idx ON sign_in_failures (at);
+
+-- The audit log (issue 9): who did what, when, from where, per workspace. Written by web/ in the
+-- connection of the action it records (after the action succeeded); pruned after AUDIT_RETENTION_DAYS by
+-- the worker's reaper. actor_id stays NULL for actors without an account (a failed sign-in of an unknown
+-- email, the CLI) and becomes NULL when the user is deleted; actor_email keeps who it was. address is the
+-- client's (X-Forwarded-For's first hop behind a proxy), as text: it is evidence, not something to trust.
+CREATE TABLE IF NOT EXISTS audit_events (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    actor_id      uuid REFERENCES users(id) ON DELETE SET NULL,
+    actor_email   text NOT NULL DEFAULT '',
+    action        text NOT NULL CHECK (action ~ '^[a-z]+(_[a-z]+)*\.[a-z]+(_[a-z]+)*$'),
+    target        text NOT NULL DEFAULT '',
+    detail        jsonb NOT NULL DEFAULT '{}',
+    address       text CHECK (length(address) <= 64),
+    at            timestamptz NOT NULL DEFAULT now()
+);
+-- The admin's page and GET /api/audit: newest first, a page at a time (id < before).
+CREATE INDEX IF NOT EXISTS audit_events_workspace_idx ON audit_events (workspace_id, id DESC);
+-- Pruning: oldest first.
+CREATE INDEX IF NOT EXISTS audit_events_at_idx ON audit_events (at);
 -- ---- end of accounts ------------------------------------------------------------------------------------
+-- ==== versions and datasets (issue 15, items 4 and 5) ======================================================
+-- Who saved each template version (NULL: seeded examples, saves made before accounts), and the version a
+-- "restore" copied (a restore is a new version equal to an old one: history is never rewritten).
+ALTER TABLE template_versions ADD COLUMN IF NOT EXISTS author_id uuid REFERENCES users(id) ON DELETE SET NULL;
+ALTER TABLE template_versions ADD COLUMN IF NOT EXISTS restored_from integer;
+-- A dataset's shape, recorded at upload (the CSV was parsed then anyway), so that the datasets page lists
+-- columns and row counts without parsing every file. NULL for uploads made before: filled on first listing.
+ALTER TABLE datasets ADD COLUMN IF NOT EXISTS columns text[];
+ALTER TABLE datasets ADD COLUMN IF NOT EXISTS row_count integer;
+-- ==== end of versions and datasets ==========================================================================
 -- ==== ceilings (issue 11) ================================================================================
 -- A download that broke its limits (PDF over PDF_MAX_PAGES, past PDF_TIMEOUT_SECONDS or PDF_MEMORY_MB):
 -- remembered per run and format so that the run page shows why, the download answers 422 export_refused,
@@ -391,3 +444,23 @@ CREATE TABLE IF NOT EXISTS run_export_failures (
     created_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (run_id, format)
 );
+-- ==== quotas and share links (issue 9) ===================================================================
+-- The quota checks (sql/queries/quotas.sql): a workspace's live runs, and its stored dataset bytes,
+-- each read from a small index instead of the workspace's whole history.
+CREATE INDEX IF NOT EXISTS runs_live_idx ON runs (workspace_id) WHERE status IN ('QUEUED', 'IN_PROGRESS');
+CREATE INDEX IF NOT EXISTS datasets_workspace_size_idx ON datasets (workspace_id) INCLUDE (size_bytes);
+
+-- A read-only link to one finished run (its page and downloads) for people without an account. The link
+-- is /s/<token>, 256 random bits of which only the sha256 is kept (like API tokens). Revocable, with an
+-- optional expiry; gone with its run.
+CREATE TABLE IF NOT EXISTS share_links (
+    id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    token_hash    bytea NOT NULL UNIQUE,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    run_id        uuid NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    created_by    uuid REFERENCES users(id) ON DELETE SET NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    expires_at    timestamptz,
+    revoked_at    timestamptz
+);
+CREATE INDEX IF NOT EXISTS share_links_run_idx ON share_links (run_id, created_at DESC);

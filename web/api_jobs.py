@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from common import jobs
+from common import audit, jobs
 from common.errors import NotFound, ValidationError
 from common.jobs import JobStatus, NewJob, job_to_json
 from web import csrf
@@ -98,11 +99,22 @@ async def _check_action_request(request: Request) -> None:
             raise ValidationError("the body, if any, must be a JSON object")
 
 
+async def record_job_action(conn: Any, request: Request, verb: str, row: dict[str, Any]) -> None:
+    """The audit events of a cancel or retry (API and the jobs page); cancelling a run's START_RUN job
+    cancels the run, so that is recorded as ``run.cancelled`` too."""
+    run_id = (row.get("payload") or {}).get("run_id")
+    detail = {"type": row["type"], "status": row["status"], **({"run_id": str(run_id)} if run_id else {})}
+    await audit.record_request(conn, request, f"job.{verb}", str(row["id"]), detail)
+    if verb == "cancelled" and row["type"] == "START_RUN" and run_id:
+        await audit.record_request(conn, request, "run.cancelled", str(run_id), {"job_id": str(row["id"])})
+
+
 async def cancel_job(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     await _check_action_request(request)
     async with state.connection() as conn:
         row = await jobs.cancel(conn, workspace_of(request), _job_id(request))
+        await record_job_action(conn, request, "cancelled", row)
     return JSONResponse(job_to_json(row), status_code=202 if row["status"] == JobStatus.IN_PROGRESS else 200)
 
 
@@ -111,6 +123,7 @@ async def retry_job(request: Request) -> JSONResponse:
     await _check_action_request(request)
     async with state.connection() as conn:
         row = await jobs.retry(conn, workspace_of(request), _job_id(request))
+        await record_job_action(conn, request, "retried", row)
     return JSONResponse(job_to_json(row))
 
 

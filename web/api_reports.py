@@ -84,9 +84,13 @@ async def _request_pdf(state: AppState, hub: EventHub, workspace: str, run_id: s
 
 
 async def report(request: Request) -> Response:
+    return await serve_report(request, workspace_of(request), runs.run_id(request.path_params["run_id"]))
+
+
+async def serve_report(request: Request, workspace: str, run_id: str) -> Response:
+    """A run's report in ``?format=`` (``&download=1`` for an HTML attachment): the API's download, and a
+    share link's (``web/pages_share.py``), which names the run and workspace by its token instead."""
     state: AppState = request.app.state.rg
-    workspace = workspace_of(request)
-    run_id = runs.run_id(request.path_params["run_id"])
     fmt = request.query_params.get("format", "html")
     if fmt not in FORMATS:
         raise ValidationError(f"format: must be one of {', '.join(FORMATS)}",

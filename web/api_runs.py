@@ -15,36 +15,30 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from common import report_datasets, report_templates, runs
+from common import audit, report_datasets, report_templates, runs
 from common.errors import PayloadTooLarge, ValidationError
 from common.runs import Upload
 from web import csrf
 from web.permissions import Access, Route, workspace_of
-from web.request_body import UnsupportedMediaType, read_json
+from web.request_body import UnsupportedMediaType, read_form, read_json
 from web.state import AppState
 
 MAX_JSON = 256 * 1024
 MAX_FILES = 10
 MAX_MULTIPART = MAX_FILES * report_datasets.LIMITS.max_bytes + 1024 * 1024
+MAX_DATASET_UPLOAD = report_datasets.LIMITS.max_bytes + 64 * 1024  # one file and its part headers
 
 
 def media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def read_multipart(request: Request) -> FormData:
-    """The form, with the request size checked first and at most ``MAX_FILES`` files."""
+async def read_multipart(request: Request, limit: int = MAX_MULTIPART) -> FormData:
+    """The form, capped at ``limit`` bytes as it streams in (chunked too), at most ``MAX_FILES`` files.
+    The caller has checked CSRF already (``csrf.check_header``): nothing is parsed before that."""
     if media_type(request) != "multipart/form-data":
         raise UnsupportedMediaType("send multipart/form-data (or JSON where the endpoint takes JSON)")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_MULTIPART:
-        raise PayloadTooLarge(f"request body is larger than {MAX_MULTIPART} bytes")
-    try:
-        return await request.form(max_files=MAX_FILES, max_fields=200)
-    except Exception as exc:  # multipart parse errors come as starlette HTTPException or parser errors
-        if isinstance(exc, PayloadTooLarge):
-            raise
-        raise ValidationError(f"malformed multipart body: {str(exc)[:200]}") from None
+    return await read_form(request, limit, max_files=MAX_FILES, max_fields=200)
 
 
 async def file_bytes(part: UploadFile) -> bytes:
@@ -57,15 +51,16 @@ async def file_bytes(part: UploadFile) -> bytes:
 
 async def upload_dataset(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
-    form = await read_multipart(request)
-    await csrf.check_multipart(request, form.get(csrf.FIELD))
+    await csrf.check_header(request)
+    form = await read_multipart(request, MAX_DATASET_UPLOAD)
     part = form.get("file")
     if not isinstance(part, UploadFile):
         raise ValidationError("file: attach the CSV as a file part named 'file'", details={"file": "required"})
     data = await file_bytes(part)
     filename, parsed = await report_datasets.check_upload_async(part.filename, part.content_type, data)
-    async with state.connection() as conn:
-        row = await report_datasets.insert(conn, workspace_of(request), filename, data)
+    async with state.connection() as conn, conn.transaction():
+        row = await report_datasets.insert(conn, workspace_of(request), filename, data, parsed,
+                                           quotas=state.quotas)
     return JSONResponse(report_datasets.to_json(row, parsed), status_code=201)
 
 
@@ -90,12 +85,19 @@ def _template_id(raw: object) -> str:
     return ident
 
 
+async def record_run_started(conn: Any, request: Request, run: dict[str, Any],
+                             detail: dict[str, Any] | None = None) -> None:
+    """The audit event of a run started by a person (API, run form, editor preview, schedule run-now)."""
+    await audit.record_request(conn, request, "run.started", str(run["id"]),
+                               {"template_id": str(run["template_id"]), **(detail or {})})
+
+
 async def create_run(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     uploads: dict[str, Upload] = {}
     if media_type(request) == "multipart/form-data":
+        await csrf.check_header(request)
         form = await read_multipart(request)
-        await csrf.check_multipart(request, form.get(csrf.FIELD))
         template, values = _template_id(form.get("template_id")), _parse_parameters(form.get("parameters"))
         for name, part in form.multi_items():
             if isinstance(part, UploadFile):
@@ -110,7 +112,8 @@ async def create_run(request: Request) -> JSONResponse:
                                   details=dict.fromkeys(unknown, "unknown field"))
         template, values = _template_id(body.get("template_id")), _parse_parameters(body.get("parameters"))
     async with state.connection() as conn:
-        row = await runs.create(conn, workspace_of(request), template, values, uploads)
+        row = await runs.create(conn, workspace_of(request), template, values, uploads, quotas=state.quotas)
+        await record_run_started(conn, request, row)
     return JSONResponse(runs.to_json(row), status_code=201, headers={"Location": f"/api/runs/{row['id']}"})
 
 

@@ -12,7 +12,7 @@ import datetime as dt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from common import deliveries, schedules
+from common import audit, deliveries, schedules
 from common.errors import NotFound
 from web.permissions import Access, Route, user_of, workspace_of
 from web.request_body import read_json
@@ -68,7 +68,11 @@ async def run_now(request: Request) -> JSONResponse:
     """Fire at once, outside the cron (recorded as a manual fire; delivered like any other)."""
     async with _state(request).connection() as conn, conn.transaction():
         row = await schedules.get(conn, workspace_of(request), request.path_params["schedule_id"])
-        outcome = await schedules.fire(conn, row, dt.datetime.now(dt.UTC), manual=True)
+        outcome = await schedules.fire(conn, row, dt.datetime.now(dt.UTC), manual=True,
+                                       quotas=_state(request).quotas)
+        if outcome is not None and outcome["outcome"] == "RUN":
+            await audit.record_request(conn, request, "run.started", outcome["run_id"], {
+                "template_id": str(row["template_id"]), "schedule_id": str(row["id"])})
     if outcome is None:  # the same microsecond twice: nothing new was made
         return JSONResponse({"outcome": "DUPLICATE"}, status_code=409)
     return JSONResponse(outcome, status_code=202 if outcome["outcome"] == "RUN" else 200)

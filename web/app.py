@@ -19,25 +19,36 @@ from common.metrics import Metrics
 from common.migrate import migrate_when_reachable
 from common.reports import sandbox
 from web import (
+    api_datasets,
     api_jobs,
+    api_members,
     api_preview,
     api_reports,
     api_runs,
     api_schedules,
+    api_shares,
     api_templates,
+    api_tokens,
+    api_versions,
     csrf,
     health,
     openapi,
     pages,
     pages_account,
+    pages_datasets,
+    pages_members,
     pages_runs,
+    pages_schedules,
+    pages_share,
     pages_templates,
+    pages_versions,
     sse,
 )
 from web.errors import EXCEPTION_HANDLERS
 from web.permissions import Access, Mount
 from web.security import SecurityHeadersMiddleware
 from web.state import AppState
+from web.stream_quota import OpenStreams
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -54,7 +65,8 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await pool.open(wait=False)
-        sandbox.open_render_pool(settings.render_pool_size)  # the editor's live preview renders too
+        # The editor's live preview renders too.
+        sandbox.open_render_pool(settings.render_pool_size, sandbox.limits_for(settings.render_memory_mb))
         stop = asyncio.Event()
         migration = asyncio.create_task(_migrate_and_seed(database_url, settings, stop)) if migrate else None
         events.start()
@@ -71,13 +83,16 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
 
     routes = [*health.ROUTES, *api_jobs.ROUTES, *openapi.ROUTES, *pages.ROUTES,
               *api_preview.ROUTES, *api_templates.ROUTES, *api_runs.ROUTES, *api_schedules.ROUTES,
-              *api_reports.ROUTES, *sse.ROUTES, *csrf.ROUTES,
-              *pages_templates.ROUTES, *pages_runs.ROUTES, *pages_account.ROUTES,
+              *api_reports.ROUTES, *api_shares.ROUTES, *sse.ROUTES, *csrf.ROUTES,
+              *api_versions.ROUTES, *api_datasets.ROUTES, *pages_versions.ROUTES, *pages_datasets.ROUTES,
+              *pages_templates.ROUTES, *pages_runs.ROUTES, *pages_schedules.ROUTES, *pages_account.ROUTES,
+              *api_members.ROUTES, *api_tokens.ROUTES, *pages_members.ROUTES, *pages_share.ROUTES,
               Mount("/static", StaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
                     middleware=[Middleware(SecurityHeadersMiddleware)])
     app.state.rg = state
     app.state.events = events
+    app.state.streams = OpenStreams()  # QUOTA_STREAMS_PER_USER, counted per instance
     return app
 
 

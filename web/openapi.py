@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from common.jobs import TIMEOUT_MIN_SECONDS, TYPE_PATTERN
-from web import openapi_reports, openapi_schedules
+from web import openapi_members, openapi_reports, openapi_schedules, openapi_versions
 from web.permissions import Access, Route
 from web.state import API_JOB_TYPES
 
@@ -105,10 +105,24 @@ SPEC: dict[str, Any] = {
 }
 
 
+# Every operation needs a credential (DESIGN.md, "Accounts and access"): an API token, or a signed-in
+# browser's session cookie. A missing or bad one answers 401, a role too low 403.
+SPEC["components"]["securitySchemes"] = {
+    "apiToken": {"type": "http", "scheme": "bearer", "bearerFormat": "rg_...",
+                 "description": "`reportgen tokens create EMAIL` prints one; shown once, stored hashed"},
+    "session": {"type": "apiKey", "in": "cookie", "name": "rg_session",
+                "description": "a signed-in browser (POST /login); cookie-authenticated writes need CSRF proof"},
+}
+SPEC["security"] = [{"apiToken": []}, {"session": []}]
 SPEC["paths"].update(openapi_reports.PATHS)
 SPEC["components"]["schemas"].update(openapi_reports.SCHEMAS)
 SPEC["paths"].update(openapi_schedules.PATHS)
 SPEC["components"]["schemas"].update(openapi_schedules.SCHEMAS)
+SPEC["paths"].update(openapi_members.PATHS)
+SPEC["components"]["schemas"].update(openapi_members.SCHEMAS)
+for _path, _operations in openapi_versions.PATHS.items():  # per operation: /api/datasets has the upload too
+    SPEC["paths"].setdefault(_path, {}).update(_operations)
+SPEC["components"]["schemas"].update(openapi_versions.SCHEMAS)
 
 
 async def openapi(request: Request) -> JSONResponse:

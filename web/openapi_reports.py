@@ -10,6 +10,7 @@ from typing import Any
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _TEMPLATE = {"$ref": "#/components/schemas/Template"}
 _RUN = {"$ref": "#/components/schemas/Run"}
+_SHARE = {"$ref": "#/components/schemas/Share"}
 
 
 def _errors(*statuses: int) -> dict[str, Any]:
@@ -40,6 +41,19 @@ PATHS: dict[str, Any] = {
         "post": {"summary": "Create a template (version 1)", "requestBody": _TEMPLATE_BODY,
                  "responses": {"201": _json(_TEMPLATE, "created"), **_errors(400, 413, 415, 422)}},
     },
+    "/api/templates/parameters/check": {"post": {
+        "summary": "Check parameter declarations with the rules of a save (the editor's builder, as you type)",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["parameters"], "additionalProperties": False,
+            "properties": {"parameters": {"description": "the declarations to check (any JSON: what is not a "
+                                                         "list of declarations is the answer's errors)"}}}}}},
+        "responses": {"200": _json({"type": "object", "required": ["valid", "parameters", "errors"], "properties": {
+            "valid": {"type": "boolean"},
+            "parameters": {"type": "array", "nullable": True, "items": {"type": "object"},
+                           "description": "the declarations as a save would store them (null when invalid)"},
+            "errors": {"type": "object", "additionalProperties": {"type": "string"},
+                       "description": "message per field: parameters[i].key"}}}),
+            **_errors(400, 413, 415, 422)}}},
     "/api/templates/{template_id}": {
         "get": {"summary": "A template at its current version, or ?version=n",
                 "parameters": [_uuid_param("template_id"),
@@ -61,7 +75,7 @@ PATHS: dict[str, Any] = {
         "responses": {"201": _json({"type": "object", "properties": {
             "id": {"type": "string", "format": "uuid"}, "filename": {"type": "string"},
             "columns": {"type": "array", "items": {"type": "string"}}, "rows": {"type": "integer"}}}, "created"),
-            **_errors(400, 403, 413, 415, 422)}}},
+            **_errors(400, 403, 413, 415, 422, 429)}}},
     "/api/runs": {
         "get": {"summary": "Recent runs", "responses": {"200": _json({"type": "object", "properties": {
             "runs": {"type": "array", "items": _RUN}}})}},
@@ -76,7 +90,7 @@ PATHS: dict[str, Any] = {
                          "template_id": {"type": "string"}, "parameters": {"type": "string",
                                                                            "description": "a JSON object"}},
                          "additionalProperties": {"type": "string", "format": "binary"}}}}},
-                 "responses": {"201": _json(_RUN, "created"), **_errors(400, 403, 404, 409, 413, 415, 422)}},
+                 "responses": {"201": _json(_RUN, "created"), **_errors(400, 403, 404, 409, 413, 415, 422, 429)}},
     },
     "/api/runs/{run_id}": {"get": {"summary": "One run (status, progress, error with the template line)",
                                    "parameters": [_uuid_param("run_id")],
@@ -94,10 +108,33 @@ PATHS: dict[str, Any] = {
         "summary": "Server-Sent Events: 'run' (the run as JSON) on every change, heartbeats, 'end' when final",
         "parameters": [_uuid_param("run_id")],
         "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {}}},
-                      **_errors(404)}}},
+                      **_errors(404, 429)}}},
+    "/api/runs/{run_id}/shares": {
+        "post": {"summary": "A read-only share link to a COMPLETED run (editors); its url holds the token, "
+                            "shown this once. Without a JSON body: send X-CSRF-Token",
+                 "parameters": [_uuid_param("run_id"), _CSRF_HEADER],
+                 "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                     "type": "object", "additionalProperties": False, "properties": {
+                         "expires_days": {"type": "integer", "minimum": 1, "maximum": 3650, "nullable": True}}}}}},
+                 "responses": {"201": _json(_SHARE, "created"), **_errors(400, 403, 404, 409, 413, 415, 422)}},
+        "get": {"summary": "The run's share links (never their tokens)", "parameters": [_uuid_param("run_id")],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "shares": {"type": "array", "items": _SHARE}}}), **_errors(404)}},
+    },
+    "/api/shares/{share_id}": {"delete": {
+        "summary": "Revoke a share link (its page and downloads answer 404 at once)",
+        "parameters": [_uuid_param("share_id")],
+        "responses": {"204": {"description": "revoked"}, **_errors(404)}}},
 }
 
 SCHEMAS: dict[str, Any] = {
+    "Share": {"type": "object", "required": ["id", "run_id", "active"], "properties": {
+        "id": {"type": "string", "format": "uuid"}, "run_id": {"type": "string", "format": "uuid"},
+        "created_by": {"type": "string", "format": "uuid", "nullable": True},
+        "created_at": {"type": "string"}, "expires_at": {"type": "string", "nullable": True},
+        "revoked_at": {"type": "string", "nullable": True}, "active": {"type": "boolean"},
+        "url": {"type": "string", "description": "create only: the link, with its token"},
+        "path": {"type": "string", "description": "create only: /s/<token>"}, "links": {"type": "object"}}},
     "TemplateInput": {"type": "object", "required": ["name", "body"], "additionalProperties": False, "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 200},
         "description": {"type": "string", "maxLength": 2000},

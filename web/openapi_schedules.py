@@ -46,7 +46,7 @@ PATHS: dict[str, Any] = {
     "/api/schedules/{schedule_id}/run-now": {"post": {
         "summary": "Fire now, outside the cron; delivered like any fire", "parameters": [_ID],
         "responses": {"202": _json(_OBJ, "run made"), "200": _json(_OBJ, "fire failed (notices sent)"),
-                      **_errors(404, 409)}}},
+                      **_errors(404, 409, 429)}}},
     "/api/schedules/{schedule_id}/deliveries": {"get": {
         "summary": "Every delivery of the schedule with its attempt history", "parameters": [_ID],
         "responses": {"200": _json({"type": "object", "properties": {

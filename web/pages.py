@@ -9,14 +9,15 @@ from __future__ import annotations
 import uuid
 from urllib.parse import urlencode
 
+from psycopg import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from common import jobs, report_templates, runs
+from common import jobs, queue_stats, report_templates, runs
 from common.errors import Conflict, NotFound
 from common.jobs import JobStatus
-from common.sql import query
 from web import csrf
+from web.api_jobs import record_job_action
 from web.page_render import TEMPLATES, page
 from web.permissions import Access, Route, workspace_of
 from web.state import AppState
@@ -24,9 +25,10 @@ from web.state import AppState
 __all__ = ["ROUTES", "TEMPLATES"]
 
 
-async def _queue_counts(conn: object, workspace_id: str) -> dict[str, int]:
-    cur = await conn.execute(query("queue_counts"), {"workspace_id": workspace_id})  # type: ignore[attr-defined]
-    return {r["status"]: r["n"] for r in await cur.fetchall()}
+async def _queue_counts(conn: AsyncConnection, workspace_id: str) -> dict[str, str]:
+    """The live counts as the pages show them: exact up to the cap, "10,000+" above (docs/operations.md)."""
+    counts = await queue_stats.workspace_queue_counts(conn, workspace_id)
+    return {status: queue_stats.count_label(counts.get(status, 0)) for status in ("QUEUED", "IN_PROGRESS")}
 
 
 async def home(request: Request) -> Response:
@@ -74,8 +76,7 @@ async def job_page(request: Request) -> Response:
 async def job_action(request: Request) -> Response:
     """The jobs view's Retry and Cancel buttons (the same operations as the JSON API)."""
     state: AppState = request.app.state.rg
-    form = await request.form(max_files=0, max_fields=10)
-    await csrf.check_form(request, form.get(csrf.FIELD))
+    await csrf.read_checked_form(request, 16 * 1024, max_fields=10)
     try:
         job_id = str(uuid.UUID(request.path_params["job_id"]))
     except ValueError:
@@ -86,9 +87,10 @@ async def job_action(request: Request) -> Response:
     try:
         async with state.connection() as conn:
             if action == "retry":
-                await jobs.retry(conn, workspace_of(request), job_id)
+                await record_job_action(conn, request, "retried", await jobs.retry(conn, workspace_of(request), job_id))
             else:
-                await jobs.cancel(conn, workspace_of(request), job_id)
+                await record_job_action(conn, request, "cancelled",
+                                        await jobs.cancel(conn, workspace_of(request), job_id))
         notice = f"Job {job_id[:8]}: " + ("retried" if action == "retry" else "cancel requested")
     except Conflict as exc:
         notice = exc.message

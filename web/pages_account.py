@@ -15,13 +15,13 @@ when a proxy (Cloud Run's front end) terminated TLS and said so in ``X-Forwarded
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from common import accounts, sessions, sign_in
+from common import accounts, audit, sessions, sign_in
+from common.audit import client_address
 from common.errors import AppError, ValidationError
 from web import csrf
 from web.page_render import page
@@ -29,16 +29,6 @@ from web.permissions import Access, Route
 from web.state import AppState
 
 MAX_FORM_FIELDS = 8
-
-
-def client_address(request: Request) -> str:
-    """The client's address for throttling and the audit log. On Cloud Run (``K_SERVICE`` set) the
-    connection comes from Google's front end, which appends the address it saw to ``X-Forwarded-For``:
-    the last entry is the one a client cannot forge. Elsewhere the peer address is used."""
-    forwarded = request.headers.get("x-forwarded-for", "")
-    if forwarded and os.environ.get("K_SERVICE"):
-        return forwarded.split(",")[-1].strip()[:64] or "unknown"
-    return request.client.host if request.client else "unknown"
 
 
 def over_https(request: Request) -> bool:
@@ -61,9 +51,7 @@ def set_session_cookie(request: Request, response: Response, cookie: str) -> Non
 
 
 async def _form(request: Request) -> Any:
-    form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
-    await csrf.check_form(request, form.get(csrf.FIELD))
-    return form
+    return await csrf.read_checked_form(request, 64 * 1024, max_fields=MAX_FORM_FIELDS)
 
 
 async def login_page(request: Request) -> Response:
@@ -83,6 +71,12 @@ async def login(request: Request) -> Response:
             if who is not None:
                 cookie = await sessions.create(conn, who.user_id, who.workspace_id,
                                                max_age=state.settings.session_max_age)
+                await audit.record(conn, workspace_id=who.workspace_id, actor_id=who.user_id, actor_email=who.email,
+                                   action="signin.ok", target=who.email, detail={"via": "password"},
+                                   address=client_address(request))
+            else:
+                await audit.record_sign_in_failed(conn, email=email, address=client_address(request),
+                                                  default_workspace_id=state.settings.default_workspace_id)
     except sign_in.SignInThrottled as exc:
         response = await page(request, "login.html", {"next": target, "error": str(exc), "email": email}, 429)
         response.headers["Retry-After"] = str(exc.retry_after)
@@ -102,6 +96,8 @@ async def logout(request: Request) -> Response:
     if cookie:
         async with state.connection() as conn:
             await sessions.revoke(conn, cookie)
+            principal = getattr(request.state, "principal", None)
+            await audit.record_request(conn, request, "signout.ok", getattr(principal, "email", "") or "")
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(sessions.COOKIE, path="/", httponly=True, samesite="lax", secure=over_https(request))
     return response
@@ -135,6 +131,9 @@ async def accept_invite(request: Request) -> Response:
             return await page(request, "invite.html", {"link": None, "error": ""}, 404)
         cookie = await sessions.create(conn, str(used["user_id"]), str(used["workspace_id"]),
                                        max_age=state.settings.session_max_age)
+        await audit.record(conn, workspace_id=str(used["workspace_id"]), actor_id=str(used["user_id"]),
+                           actor_email=link["email"], action="signin.ok", target=link["email"],
+                           detail={"via": "invite"}, address=client_address(request))
     response = RedirectResponse("/", status_code=303)
     set_session_cookie(request, response, cookie)
     return response

@@ -14,7 +14,7 @@ from common import report_datasets, runs
 from common.errors import Conflict
 from common.sql import query
 from web.page_render import page
-from web.permissions import Access, Route, workspace_of
+from web.permissions import Access, Route, may, workspace_of
 from web.state import AppState
 
 
@@ -30,7 +30,8 @@ async def run_page(request: Request) -> Response:
                                  {"id": ident, "workspace_id": workspace_of(request)})
         failures = await cur.fetchall()
     return await page(request, "run.html", {"run": run, "report_html": report and report["report_html"],
-                                            "files": files, "export_failures": failures})
+                                            "files": files, "export_failures": failures,
+                                            "can_share": may(request, Access.EDITOR)})
 
 
 async def fragment(request: Request) -> Response:

@@ -87,3 +87,12 @@ def user_of(request: Request) -> str | None:
     """The signed-in user's id, or None (open routes, share links, no accounts yet)."""
     principal = getattr(request.state, "principal", None)
     return None if principal is None else str(principal.user_id)
+
+
+def may(request: Request, needed: Access) -> bool:
+    """Whether this request's credential reaches ``needed`` (for showing a page's buttons and forms; the
+    route's own ``access`` is what enforces). Without a credential, only what is open."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return needed in (Access.OPEN, Access.SHARE)
+    return role_allows(str(principal.role), needed)

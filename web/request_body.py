@@ -1,13 +1,22 @@
-"""Reading request bodies with a size cap, and JSON that must be JSON."""
+"""Reading request bodies with a size cap, and JSON that must be JSON.
+
+Every body is capped while it streams in, not only by its ``Content-Length``: a chunked request has
+none, and would otherwise reach the JSON decoder or the form parser (which spools files) uncapped.
+``read_form`` gives Starlette's form parser a request whose ``receive`` raises ``PayloadTooLarge``
+(413) as soon as more than ``limit`` bytes arrived.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.types import Message
 
-from common.errors import AppError, PayloadTooLarge
+from common.errors import AppError, PayloadTooLarge, ValidationError
 
 MAX_DEPTH = 64
 
@@ -18,17 +27,47 @@ class UnsupportedMediaType(AppError):
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
+    """The whole body, at most ``limit`` bytes (chunked or not)."""
+    chunks: list[bytes] = []
+    async for chunk in capped(request, limit).stream():
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def capped(request: Request, limit: int) -> Request:
+    """The same request (scope, state), whose body raises ``PayloadTooLarge`` past ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        return message
+
+    return Request(request.scope, receive)
+
+
+async def read_form(request: Request, limit: int, *, max_files: int, max_fields: int,
+                    max_part_size: int = 1024 * 1024) -> FormData:
+    """An urlencoded or multipart form of at most ``limit`` bytes, chunked or not. Check CSRF first
+    (``web.csrf.precheck_form`` or ``check_header``): this reads the body."""
+    try:
+        return await capped(request, limit).form(max_files=max_files, max_fields=max_fields,
+                                                 max_part_size=max_part_size)
+    except PayloadTooLarge:
+        raise
+    except HTTPException as exc:  # Starlette's parsers: 400 with a message
+        if "maximum size" in str(exc.detail):  # one field over max_part_size
+            raise PayloadTooLarge(f"a form field is larger than {max_part_size} bytes") from None
+        raise ValidationError(f"malformed form body: {str(exc.detail)[:200]}") from None
+    except Exception as exc:  # the multipart parser's own errors
+        raise ValidationError(f"malformed form body: {str(exc)[:200]}") from None
 
 
 async def read_json(request: Request, limit: int) -> Any:

@@ -7,7 +7,8 @@ event only says "look again": each stream re-reads the run from the database and
 changed, so a lost or coalesced notification costs nothing but latency. Streams also re-read on every
 heartbeat (and every 2 s while the listener is down), send a heartbeat comment so proxies keep the
 connection, and end after the run's final state (the browser's EventSource then stops; the page falls
-back to polling ``GET /api/runs/{id}`` when EventSource is missing or fails).
+back to polling ``GET /api/runs/{id}`` when EventSource is missing or fails). A user holds at most
+``QUOTA_STREAMS_PER_USER`` streams at once (``web/stream_quota.py``): one more is answered 429.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from common import runs
 from common.listener import Listener, State
 from web.permissions import Access, Route, workspace_of
 from web.state import AppState
+from web.stream_quota import CountedStream, OpenStreams, stream_key
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,8 @@ async def run_events(request: Request) -> StreamingResponse:
     run_id = runs.run_id(request.path_params["run_id"])
     async with state.connection() as conn:
         await runs.get(conn, workspace_of(request), run_id)  # 404 before the stream starts
+    streams: OpenStreams = request.app.state.streams
+    release = streams.acquire(stream_key(request), state.settings.quota_streams_per_user)  # or 429
 
     async def stream() -> AsyncIterator[str]:
         queue = hub.subscribe(run_id)
@@ -140,8 +144,8 @@ async def run_events(request: Request) -> StreamingResponse:
         finally:
             hub.unsubscribe(run_id, queue)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return CountedStream(stream(), release, media_type="text/event-stream",
+                         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
 ROUTES = [Route("/api/runs/{run_id}/events", run_events, methods=["GET"], access=Access.VIEWER)]

@@ -12,6 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 from common import db
 from common.config import Settings
 from common.metrics import Metrics
+from common.quotas import Quotas
 
 # Job types a client may enqueue directly; START_RUN and EXPORT are created by the runs API.
 API_JOB_TYPES = frozenset({"PING"})
@@ -29,6 +30,11 @@ class AppState:
     def workspace_id(self) -> str:
         """Every query is scoped to a workspace; this deployment serves its default one."""
         return self.settings.default_workspace_id
+
+    @property
+    def quotas(self) -> Quotas:
+        """The per-workspace quotas every run and dataset made through the web is checked against."""
+        return Quotas.of(self.settings)
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:

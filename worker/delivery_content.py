@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from worker.mailer import Mail
+from common.mailer import Mail
 
 
 def links(base_url: str, run_id: str | None) -> dict[str, str | None]:

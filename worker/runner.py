@@ -33,6 +33,7 @@ from common.listener import Listener, State
 from common.metrics import Metrics
 from common.queue import QueueStore
 from common.queue_types import AttemptError, ClaimedJob, Finished
+from common.quotas import Quotas
 from common.reports import sandbox
 from worker.completer import Completer
 from worker.context import JobContext
@@ -93,7 +94,7 @@ class Worker:
         self.executor = Executor(self.store, handlers, self.state, self.completer, settings, self.metrics,
                                  on_done=self._on_slot_freed)
         self.heartbeat = Heartbeat(self.store, self.state, self.metrics, lease_seconds=self.lease)
-        self.scheduler = Scheduler(self.pool, self.metrics)
+        self.scheduler = Scheduler(self.pool, self.metrics, quotas=Quotas.of(settings))
         self.reaper = Reaper(self.store, settings, self.metrics, on_requeued=lambda: self._on_queued("poll"))
         self.listener = Listener(listen_url(settings, database_url),
                                  {"jobs_queued": lambda _: self._on_queued("notify"), "jobs_cancel": self._on_cancel},
@@ -179,7 +180,8 @@ class Worker:
         """Run until ``request_stop()``; then shut down gracefully. Returns when everything is closed."""
         renders = "START_RUN" in self.handlers and self.settings.render_pool_size > 0
         if renders:  # warm render processes, started (limits applied) before any job can reach them
-            sandbox.open_render_pool(self.settings.render_pool_size)
+            sandbox.open_render_pool(self.settings.render_pool_size,
+                                     sandbox.limits_for(self.settings.render_memory_mb))
         try:
             await self._run()
         finally:

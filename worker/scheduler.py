@@ -7,6 +7,10 @@ schedule is taken by one of them), and for each, record its fire and make the ru
 ``now``. With nothing due, a tick is that one indexed query, whatever the number of schedules. The unique
 (schedule_id, fire_at) of schedule_fires backs the lock: even a fire re-attempted after a crash between
 statements cannot make a second run. Ticks come every ``TICK_SECONDS`` (cron's resolution is a minute).
+
+Fires count against their workspace's active-runs quota (common/quotas.py): one over it is recorded FAILED
+with the quota's message. The claimed schedules fire in workspace order, so that two ticks take the
+workspaces' quota locks in the same order (a web request takes one only) and never deadlock.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from common import db, schedules
 from common.errors import DatabaseUnavailable
+from common.quotas import Quotas
 from common.schedule_times import due, zone
 from common.sql import query
 
@@ -28,10 +33,12 @@ CLAIM_BATCH = 100  # schedules per transaction; a tick that fills it runs again 
 
 
 class Scheduler:
-    def __init__(self, pool: Any, metrics: Any = None, *, tick_seconds: float = TICK_SECONDS) -> None:
+    def __init__(self, pool: Any, metrics: Any = None, *, tick_seconds: float = TICK_SECONDS,
+                 quotas: Quotas | None = None) -> None:
         self.pool = pool
         self.metrics = metrics
         self.tick_seconds = tick_seconds
+        self.quotas = quotas.for_scheduler() if quotas is not None else None  # None: unchecked (tests, bench)
 
     async def run_once(self, now: datetime | None = None, limit: int = CLAIM_BATCH) -> int:
         """Fire every schedule due at ``now`` (default: the clock); returns how many were claimed."""
@@ -39,7 +46,7 @@ class Scheduler:
         async with db.translate_errors_async(), self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(query("schedule_claim_due"), {"now": now, "limit": limit})
             rows = await cur.fetchall()
-            for row in rows:
+            for row in sorted(rows, key=lambda r: (str(r["workspace_id"]), str(r["id"]))):
                 await self._fire(conn, row, now)
         return len(rows)
 
@@ -48,7 +55,7 @@ class Scheduler:
         if owed is None:  # cannot happen (the claim compared the same times); keep the row as it is
             return
         await schedules.record_skipped(conn, row, owed.skipped)
-        outcome = await schedules.fire(conn, row, owed.fire_at)
+        outcome = await schedules.fire(conn, row, owed.fire_at, quotas=self.quotas)
         await conn.execute(query("schedule_advance"), {"id": row["id"], "next_fire_at": owed.next_fire_at,
                                                        "last_fire_at": owed.fire_at})
         label = "duplicate" if outcome is None else outcome["outcome"].lower()

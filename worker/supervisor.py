@@ -35,6 +35,7 @@ from starlette.routing import Route
 from common import backoff
 from common.config import Settings
 from common.http_server import make_server, serve
+from common.process_guard import secret_environment
 from common.runtime import install_stop_signals
 from worker.metrics_merge import MetricsMerger
 
@@ -113,8 +114,11 @@ class Supervisor:
 
     async def _spawn(self, child: Child) -> None:
         child.socket_path.unlink(missing_ok=True)
-        env = {**os.environ, "WORKER_PROCESSES": "1", HEALTH_SOCKET_ENV: str(child.socket_path),
-               "DATABASE_URL": self.database_url}
+        # The secrets left this process's environment at start-up (common/process_guard.py).
+        # REPORT_SLOTS: each process's share of the container's memory (common/memory_budget.py), which a
+        # process told WORKER_PROCESSES=1 could not work out itself.
+        env = {**os.environ, **secret_environment(self.settings, self.database_url), "WORKER_PROCESSES": "1",
+               "REPORT_SLOTS": str(self.settings.report_slots), HEALTH_SOCKET_ENV: str(child.socket_path)}
         child.process = await asyncio.create_subprocess_exec(sys.executable, "-m", "worker", env=env)
         child.started_at = time.monotonic()
         log.info("started worker process %d (pid %d)", child.slot, child.process.pid)

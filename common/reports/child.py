@@ -30,6 +30,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.process_guard import drop_capabilities
+
 ROOT = Path(__file__).resolve().parents[2]  # the directory holding the `common` package
 
 
@@ -99,6 +101,7 @@ def apply_limits(memory_bytes: int, cpu_seconds: float) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))
+    drop_capabilities()  # a root service's child would hold CAP_SYS_PTRACE (common/process_guard.py)
 
 
 def death_kind(done: ChildExit) -> str:

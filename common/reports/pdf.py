@@ -33,7 +33,7 @@ OTHER_FORMATS = "download HTML or CSV instead"
 class PdfLimits:
     wall_seconds: float = 60.0
     cpu_seconds: float = 55.0
-    memory_bytes: int = 384 * 1024 * 1024
+    memory_bytes: int = 320 * 1024 * 1024  # PDF_MEMORY_MB
     max_pages: int = 100
     max_bytes: int = 20 * 1024 * 1024
 

@@ -44,7 +44,7 @@ class RenderLimits:
 
     wall_seconds: float = 15.0
     cpu_seconds: float = 10.0
-    memory_bytes: int = 1024 * 1024 * 1024
+    memory_bytes: int = 320 * 1024 * 1024  # RENDER_MEMORY_MB; sizing: common/memory_budget.py
     output_chars: int = 2_000_000
     template_chars: int = 200_000
     dataset_cells: int = 2_000_000
@@ -57,6 +57,12 @@ RENDER_POOL = pool.Shared()
 def child_args(limits: RenderLimits) -> tuple[str, ...]:
     """The render child's command line: the limits it applies to itself before it reads a job."""
     return (str(limits.memory_bytes), repr(float(limits.cpu_seconds)))
+
+
+def limits_for(memory_mb: int) -> RenderLimits:
+    """The limits of a run's or a preview's render (RENDER_MEMORY_MB): one place, so that the pool's
+    children are started with exactly the limits the renders ask for (else none would be used)."""
+    return RenderLimits(memory_bytes=memory_mb * 1024 * 1024)
 
 
 def open_render_pool(size: int, limits: RenderLimits = DEFAULT_LIMITS) -> pool.ChildPool | None:

@@ -47,7 +47,7 @@ WHERE id = %(id)s AND (last_used_at IS NULL OR last_used_at < now() - interval '
 -- By id or by the token itself; revoking twice changes nothing.
 UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
 WHERE id = %(id)s OR token_hash = %(token_hash)s
-RETURNING id, name, revoked_at;
+RETURNING id, name, revoked_at, workspace_id, user_id;
 
 -- session_create --
 -- A signed-in browser: the cookie's sha256, its workspace, an absolute expiry; idle expiry is checked

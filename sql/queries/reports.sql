@@ -11,8 +11,8 @@ ON CONFLICT (workspace_id, example_slug) WHERE example_slug IS NOT NULL DO NOTHI
 RETURNING id, current_version;
 
 -- template_version_insert --
-INSERT INTO template_versions (template_id, version, body, parameters)
-VALUES (%(template_id)s, %(version)s, %(body)s, %(parameters)s);
+INSERT INTO template_versions (template_id, version, body, parameters, author_id)
+VALUES (%(template_id)s, %(version)s, %(body)s, %(parameters)s, %(author_id)s);
 
 -- template_set_samples --
 -- The sample datasets the run form offers for a template's dataset parameters.
@@ -28,17 +28,18 @@ WITH bumped AS (
       AND (%(base_version)s::integer IS NULL OR current_version = %(base_version)s)
     RETURNING id, current_version
 )
-INSERT INTO template_versions (template_id, version, body, parameters)
-SELECT id, current_version, %(body)s, %(parameters)s FROM bumped
+INSERT INTO template_versions (template_id, version, body, parameters, author_id)
+SELECT id, current_version, %(body)s, %(parameters)s, %(author_id)s FROM bumped
 RETURNING version;
 
 -- template_get --
 -- One template with the body and parameters of %(version)s (NULL: its current version).
 SELECT t.id, t.workspace_id, t.name, t.description, t.current_version, t.example_slug, t.sample_datasets,
        t.archived_at, t.created_at, t.updated_at, v.version, v.body, v.parameters,
-       v.created_at AS version_created_at
+       v.created_at AS version_created_at, v.author_id, u.email AS author_email, v.restored_from
 FROM templates t
 JOIN template_versions v ON v.template_id = t.id AND v.version = coalesce(%(version)s, t.current_version)
+LEFT JOIN users u ON u.id = v.author_id
 WHERE t.id = %(id)s AND t.workspace_id = %(workspace_id)s;
 
 -- template_list --
@@ -53,8 +54,15 @@ ORDER BY t.updated_at DESC, t.id
 LIMIT %(limit)s;
 
 -- template_versions_list --
-SELECT v.version, v.created_at
-FROM template_versions v JOIN templates t ON t.id = v.template_id
+-- A template's history, newest first: who saved each version, when, what it restored, how many runs used it.
+SELECT v.version, v.created_at, v.author_id, u.email AS author_email, v.restored_from,
+       coalesce(rc.runs, 0) AS runs
+FROM template_versions v
+JOIN templates t ON t.id = v.template_id
+LEFT JOIN users u ON u.id = v.author_id
+LEFT JOIN (SELECT r.template_version, count(*)::integer AS runs FROM runs r
+           WHERE r.template_id = %(id)s AND r.workspace_id = %(workspace_id)s
+           GROUP BY r.template_version) rc ON rc.template_version = v.version
 WHERE v.template_id = %(id)s AND t.workspace_id = %(workspace_id)s
 ORDER BY v.version DESC;
 
@@ -65,8 +73,8 @@ WHERE id = %(id)s AND workspace_id = %(workspace_id)s AND archived_at IS NULL
 RETURNING id;
 
 -- dataset_insert --
-INSERT INTO datasets (workspace_id, filename, content, size_bytes)
-VALUES (%(workspace_id)s, %(filename)s, %(content)s, %(size_bytes)s)
+INSERT INTO datasets (workspace_id, filename, content, size_bytes, columns, row_count)
+VALUES (%(workspace_id)s, %(filename)s, %(content)s, %(size_bytes)s, %(columns)s, %(row_count)s)
 RETURNING id, filename, size_bytes, created_at;
 
 -- dataset_get_many --
@@ -189,11 +197,15 @@ SELECT value FROM app_secrets WHERE name = %(name)s
 LIMIT 1;
 
 -- queue_counts --
--- Queue health for the dashboard: jobs per live status in the workspace. One branch per status, each a
--- range of jobs_workspace_status_idx (the planner reads "status IN (...)" as a filter on a scan instead).
-SELECT 'QUEUED' AS status, count(*) AS n FROM jobs WHERE workspace_id = %(workspace_id)s AND status = 'QUEUED'
+-- Queue health for the dashboard and /jobs: jobs per live status in the workspace, each counted up to
+-- %(cap)s + 1 rows (River UI's "10,000+"): exact up to the cap, "more than the cap" above it. One branch
+-- per status, each a range of jobs_workspace_status_idx that stops at the cap: counting every row was
+-- 130 ms at 200,000 queued jobs and grows with the backlog (docs/benchmarks.md).
+SELECT 'QUEUED' AS status, count(*) AS n
+FROM (SELECT 1 FROM jobs WHERE workspace_id = %(workspace_id)s AND status = 'QUEUED' LIMIT %(cap)s + 1) AS q
 UNION ALL
-SELECT 'IN_PROGRESS', count(*) FROM jobs WHERE workspace_id = %(workspace_id)s AND status = 'IN_PROGRESS';
+SELECT 'IN_PROGRESS', count(*)
+FROM (SELECT 1 FROM jobs WHERE workspace_id = %(workspace_id)s AND status = 'IN_PROGRESS' LIMIT %(cap)s + 1) AS r;
 
 -- run_export_failure_upsert --
 -- An export refused by its limits (deterministic for the run): remembered so that nobody re-queues it.

@@ -9,10 +9,10 @@ VALUES (%(workspace_id)s, %(template_id)s, %(owner_id)s, %(parameters)s, %(cron)
 RETURNING id;
 
 -- schedule_get --
-SELECT s.id, s.workspace_id, s.template_id, t.name AS template_name, s.owner_id, s.parameters, s.cron,
-       s.timezone, s.emails, s.webhooks, s.formats, s.enabled, s.next_fire_at, s.last_fire_at, s.created_at,
-       s.updated_at
-FROM schedules s JOIN templates t ON t.id = s.template_id
+SELECT s.id, s.workspace_id, s.template_id, t.name AS template_name, s.owner_id, u.email AS owner_email,
+       s.parameters, s.cron, s.timezone, s.emails, s.webhooks, s.formats, s.enabled, s.next_fire_at,
+       s.last_fire_at, s.created_at, s.updated_at
+FROM schedules s JOIN templates t ON t.id = s.template_id LEFT JOIN users u ON u.id = s.owner_id
 WHERE s.id = %(id)s AND s.workspace_id = %(workspace_id)s;
 
 -- schedule_list --
@@ -39,12 +39,15 @@ DELETE FROM schedules WHERE id = %(id)s AND workspace_id = %(workspace_id)s RETU
 -- schedule_claim_due --
 -- The scheduler's tick: enabled schedules whose next fire is due, oldest first, locked so that another
 -- worker's tick skips them (it takes the next ones, or nothing). One range of schedules_due_idx.
+-- NO KEY UPDATE (the tick changes no key): a concurrent "run now" of the same schedule inserts its fire
+-- (whose foreign key takes KEY SHARE) without waiting for the tick, which may be waiting for that
+-- request's workspace quota lock: FOR UPDATE would make that a deadlock.
 SELECT id, workspace_id, template_id, parameters, cron, timezone, next_fire_at
 FROM schedules
 WHERE enabled AND next_fire_at <= %(now)s
 ORDER BY next_fire_at
 LIMIT %(limit)s
-FOR UPDATE SKIP LOCKED;
+FOR NO KEY UPDATE SKIP LOCKED;
 
 -- schedule_advance --
 UPDATE schedules SET next_fire_at = %(next_fire_at)s, last_fire_at = %(last_fire_at)s WHERE id = %(id)s;
@@ -141,11 +144,8 @@ LIMIT %(limit)s;
 -- run_export_get_data --
 SELECT data, filename, media_type FROM run_exports WHERE run_id = %(run_id)s AND format = %(format)s;
 
--- users_table_present --
--- The users table arrives with accounts (issue 9); until then owners have no address to tell.
-SELECT to_regclass('public.users') IS NOT NULL AS present;
-
 -- user_email --
+-- A schedule owner's address, for the notice of a failed delivery.
 SELECT email FROM users WHERE id = %(id)s;
 
 -- delivery_failed_of_fire --

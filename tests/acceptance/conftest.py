@@ -20,10 +20,12 @@ def services(tmp_path: Path, server_url: str) -> Iterator[Callable[..., Service]
     unless a test sets it itself (``LISTEN_DATABASE_URL=""`` for poll-only)."""
     started: list[Service] = []
 
-    def start(module: str, database_url: str, *, wait_healthy: bool = True, **env: object) -> Service:
+    def start(module: str, database_url: str, *, wait_healthy: bool = True, unprivileged: bool = False,
+              **env: object) -> Service:
         if is_transaction_pooler(database_url) and "LISTEN_DATABASE_URL" not in env:
             env["LISTEN_DATABASE_URL"] = database_url_for(server_url, urlsplit(database_url).path.lstrip("/"))
-        service = Service(module, database_url, env={k: str(v) for k, v in env.items()}, log_dir=tmp_path)
+        service = Service(module, database_url, env={k: str(v) for k, v in env.items()}, log_dir=tmp_path,
+                          unprivileged=unprivileged)
         started.append(service)
         return service.start(wait_healthy=wait_healthy)
 

@@ -39,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.support.databases import WORKSPACE, connect
 from tests.support.processes import Service, wait_for
+from tests.support.schedules import make_template
 
 STATUSES = {"QUEUED", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"}
 FUZZ_SETTINGS = settings(max_examples=150, derandomize=True, database=None, deadline=None,
@@ -75,6 +76,17 @@ def seed_jobs(url: str) -> list[str]:
     return [str(r["id"]) for r in rows]
 
 
+def seed_template(url: str) -> str:
+    """A template with two versions, so that history, version and restore meet a real row too."""
+    ident = make_template(url)
+    with connect(url) as conn:
+        conn.execute("INSERT INTO template_versions (template_id, version, body, parameters) "
+                     "SELECT template_id, 2, body || 'v2', parameters FROM template_versions "
+                     "WHERE template_id = %s AND version = 1", (ident,))
+        conn.execute("UPDATE templates SET current_version = 2 WHERE id = %s", (ident,))
+    return ident
+
+
 def job_ids(url: str) -> set[str]:
     with connect(url) as conn:
         rows = conn.execute("SELECT id::text AS id, status FROM jobs").fetchall()
@@ -94,10 +106,21 @@ def assert_error_shape(status: int, body: Any, context: str) -> None:
 
 def test_schemathesis_finds_no_5xx_and_the_responses_match_openapi(web, database_url):
     seeded = seed_jobs(database_url)
-    schema = schemathesis.openapi.from_url(f"{web.base_url}/openapi.json", timeout=10)
+    template = seed_template(database_url)
+    with web.client() as api:  # an admin's API token: every operation is open to it
+        credential = {"Authorization": api.headers["authorization"]}
+    schema = schemathesis.openapi.from_url(f"{web.base_url}/openapi.json", timeout=10, headers=credential)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.label for op in operations} >= {"POST /api/jobs", "GET /api/jobs", "GET /api/jobs/{job_id}",
-                                               "POST /api/jobs/{job_id}/cancel", "POST /api/jobs/{job_id}/retry"}
+                                               "POST /api/jobs/{job_id}/cancel", "POST /api/jobs/{job_id}/retry",
+                                               "GET /api/members", "POST /api/members", "PATCH /api/members/{user_id}",
+                                               "DELETE /api/members/{user_id}", "GET /api/tokens", "POST /api/tokens",
+                                               "DELETE /api/tokens/{token_id}", "GET /api/audit",
+                                               "GET /api/templates/{template_id}/versions",
+                                               "GET /api/templates/{template_id}/versions/{version}",
+                                               "POST /api/templates/{template_id}/versions/{version}/restore",
+                                               "GET /api/datasets", "POST /api/datasets",
+                                               "DELETE /api/datasets/{dataset_id}"}
     cases = st.one_of([op.as_strategy(generation_mode=mode) for op in operations
                        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)])
     created: set[str] = set()
@@ -105,11 +128,15 @@ def test_schemathesis_finds_no_5xx_and_the_responses_match_openapi(web, database
     seen: dict[int, int] = {}
 
     with requests.Session() as session:
+        session.headers.update(credential)
+
         @SCHEMA_SETTINGS
-        @given(case=cases, real_id=st.sampled_from([None, *seeded]))
-        def run(case: schemathesis.Case, real_id: str | None) -> None:
+        @given(case=cases, real_id=st.sampled_from([None, *seeded]), real_template=st.booleans())
+        def run(case: schemathesis.Case, real_id: str | None, real_template: bool) -> None:
             if real_id is not None and case.path_parameters and "job_id" in case.path_parameters:
                 case.path_parameters["job_id"] = real_id
+            if real_template and case.path_parameters and "template_id" in case.path_parameters:
+                case.path_parameters["template_id"] = template
             response = case.call(base_url=web.base_url, session=session, timeout=10)
             seen[response.status_code] = seen.get(response.status_code, 0) + 1
             case.validate_response(response, checks=CHECKS)

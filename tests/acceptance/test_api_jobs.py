@@ -23,9 +23,14 @@ MAX_PAYLOAD = 64 * 1024  # the default MAX_PAYLOAD_BYTES
 
 
 @pytest.fixture
-def api(database_url, services) -> Iterator[httpx.Client]:
-    web = services("web", database_url)
-    wait_for(web.ready, timeout=15, message="web /readyz")
+def web(database_url, services):
+    service = services("web", database_url)
+    wait_for(service.ready, timeout=15, message="web /readyz")
+    return service
+
+
+@pytest.fixture
+def api(web) -> Iterator[httpx.Client]:
     with web.client(timeout=10) as client:
         yield client
 
@@ -349,8 +354,9 @@ def test_higher_priority_jobs_start_first(api, database_url, services):
     assert [r["priority"] for r in rows] == sorted((p for _, p in plan), reverse=True), rows
 
 
-def test_cancel_and_retry_refuse_requests_a_cross_site_form_could_send(api, database_url):
+def test_cancel_and_retry_refuse_requests_a_cross_site_form_could_send(web, database_url):
     job_id = insert_job(database_url)
+    api = web.session_client()  # a signed-in admin's browser: its cookie rides along with any site's form
     for action in ("cancel", "retry"):
         for headers in ({"content-type": "application/x-www-form-urlencoded"}, {"content-type": "text/plain"},
                         {"content-type": "multipart/form-data; boundary=x"}):

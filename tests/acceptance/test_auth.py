@@ -131,3 +131,35 @@ def test_runs_reports_and_events_of_another_workspace_answer_404(
         assert client.get(path, headers=theirs).status_code == 404, path
     assert client.get("/api/runs", headers=theirs).json() == {"runs": []}
     assert run_id in client.get("/api/runs", headers=mine).text
+
+
+def test_every_route_of_the_table_turns_away_a_request_without_credentials(
+        app_and_tokens: tuple[httpx.Client, dict[str, str]]) -> None:
+    """The whole route table, walked: each method of each route, path parameters filled with a random id."""
+    import re
+    import uuid
+
+    from starlette.routing import Route as StarletteRoute
+
+    from common.config import Settings
+    from web.app import create_app
+    from web.permissions import Access
+
+    client, _ = app_and_tokens
+    app = create_app(Settings.from_env({}), "postgresql://nobody@127.0.0.1:1/none", migrate=False)
+    checked = 0
+    for route in app.routes:
+        access = getattr(route, "access", None)
+        if not isinstance(route, StarletteRoute) or access in (Access.OPEN, Access.SHARE, Access.METRICS):
+            continue
+        path = re.sub(r"\{[^}]+\}", str(uuid.uuid4()), route.path)
+        for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
+            answer = client.request(method, path)
+            if path.startswith("/api/"):
+                assert answer.status_code == 401, (method, path, answer.status_code)
+                assert answer.json()["error"]["code"] == "unauthenticated"
+            else:
+                assert answer.status_code == 303, (method, path, answer.status_code)
+                assert answer.headers["location"].startswith("/login?next=")
+            checked += 1
+    assert checked > 30

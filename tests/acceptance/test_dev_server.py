@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -44,6 +45,27 @@ def _up(port: int, server: subprocess.Popen[bytes], log: Path) -> bool:
         return False
 
 
+LINK = re.compile(r"http://127\.0\.0\.1:\d+/invite/[A-Za-z0-9_-]+")
+FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def _sign_in_with_the_printed_link(port: int, log: Path) -> None:
+    """The newcomer's first step: the console's one-time link, a password, and the dashboard."""
+    links = LINK.findall(log.read_text())
+    assert len(links) == 1, f"one sign-in link on the console: {log.read_text()[-2000:]}"
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
+        assert browser.get("/").status_code == 303, "nobody is signed in yet"
+        path = links[0].split(str(port), 1)[1]
+        page = browser.get(path)
+        assert page.status_code == 200 and "admin@localhost" in page.text
+        token = FORM_TOKEN.search(page.text)
+        assert token is not None
+        done = browser.post(path, data={"csrf_token": token.group(1), "password": "local admin pw",
+                                        "password_repeat": "local admin pw"})
+        assert done.status_code == 303
+        assert browser.get("/jobs").status_code == 200, "the local admin sees the operators' page"
+
+
 def _postgres_pid(data_dir: Path) -> int:
     return int(json.loads((data_dir / CONNECTION_FILE).read_text())["pid"])
 
@@ -64,6 +86,7 @@ def test_dev_server_lifecycle(tmp_path):
     try:
         wait_for(lambda: _up(port, server, log), timeout=60, message=f"serve --dev ready; log: {log}")
         assert _cli(data_dir, "ping", "--timeout", "10").returncode == 0, "the CLI finds the embedded database"
+        _sign_in_with_the_printed_link(port, log)
         long_job = json.loads(_cli(data_dir, "enqueue", "PING", "--payload", '{"sleep_seconds": 60}').stdout)
         wait_for(lambda: json.loads(_cli(data_dir, "jobs", "show", long_job["id"]).stdout)["status"]
                  == "IN_PROGRESS", timeout=10, message="long job running")
@@ -85,6 +108,7 @@ def test_dev_server_lifecycle(tmp_path):
     server = _serve(data_dir, port, log)
     try:
         wait_for(lambda: _up(port, server, log), timeout=60, message="second start")
+        assert len(LINK.findall(log.read_text())) == 1, "once someone can sign in, no new link is printed"
         shown = json.loads(_cli(data_dir, "jobs", "show", long_job["id"]).stdout)
         assert shown["status"] in ("QUEUED", "IN_PROGRESS") and shown["attempts"] <= 1
     finally:

@@ -84,3 +84,25 @@ def test_json_logs_have_severity_and_job_context_and_no_idle_noise(database_url,
     idle = [e for e in entries if e["message"] == "No jobs found"]
     assert idle and all(e["severity"] == "DEBUG" for e in idle), "idle polling logs at debug level only"
     assert "s3cr3t-pw" not in worker.log_path.read_text()
+
+
+def test_a_backlog_past_the_count_cap_is_shown_as_more_than_the_cap(database_url, services):
+    """10,001 queued jobs: the pages say "10,000+" and /metrics an estimate of at least 10,001, while a
+    small queue of another type stays exact (docs/operations.md, "Counts")."""
+    web = services("web", database_url)
+    with connect(database_url) as conn:
+        conn.execute("INSERT INTO jobs (workspace_id, type, payload, run_at) SELECT %s, 'PING', '{}', "
+                     "now() + interval '1 hour' FROM generate_series(1, 10001)", (WORKSPACE,))
+        conn.execute("INSERT INTO jobs (workspace_id, type, payload, run_at) SELECT %s, 'EXPORT', '{}', "
+                     "now() - interval '1 minute' FROM generate_series(1, 3)", (WORKSPACE,))
+        conn.execute("ANALYZE jobs")
+    samples = _samples(web.base_url)
+    assert _value(samples, "reportgen_jobs", status="QUEUED", type="EXPORT") == 3
+    assert 10_001 <= _value(samples, "reportgen_jobs", status="QUEUED", type="PING") <= 20_000
+    assert 59 <= _value(samples, "reportgen_queue_oldest_age_seconds", type="EXPORT") < 200
+    with web.client() as client:
+        assert '<span class="big">10,000+</span> jobs queued' in client.get("/").text
+        assert "10,000+ queued" in client.get("/jobs").text
+        with connect(database_url) as conn:
+            conn.execute("DELETE FROM jobs WHERE type = 'PING'")
+        assert '<span class="big">3</span> jobs queued' in client.get("/").text

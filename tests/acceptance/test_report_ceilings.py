@@ -8,7 +8,10 @@ a PING and a small report enqueued meanwhile complete within seconds.
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -99,3 +102,50 @@ def test_a_pdf_over_its_limits_is_refused_and_harms_nothing(
         assert api.get(f"/api/runs/{run_id}/report", params={"format": "csv"}).status_code == 200
         assert _ping(api) < 10
     assert worker.process is not None and worker.process.poll() is None and worker.process.pid == pid
+
+
+# Render children that die of their memory, however they die, are reported as memory, not CPU:
+# (case, template, how the child dies). "oom" is the container's OOM killer: SIGKILL from outside,
+# no message (the review saw it reported as a CPU-limit error).
+STRING_DOUBLING = ("{% set ns = namespace(s='ab') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}"
+                   "{% endfor %}{{ ns.s | length }}")
+SLOW = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+MEMORY_CASES = [("address space", STRING_DOUBLING, None), ("C allocation", "{{ '%0999999999d' % 1 }}", None),
+                ("oom killer", SLOW, signal.SIGKILL)]
+
+
+def _render_child_of(pid: int) -> int | None:
+    """The pid of a render child of ``pid`` (from /proc, which any user may read for these fields)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid and b"render_child" in cmdline:
+            return int(entry.name)
+    return None
+
+
+@pytest.mark.parametrize(("case", "body", "kill"), MEMORY_CASES, ids=[c[0] for c in MEMORY_CASES])
+def test_a_render_child_that_dies_of_memory_is_reported_as_memory(
+        system: tuple[Service, Service], case: str, body: str, kill: int | None) -> None:
+    web, worker = system
+    assert worker.process is not None
+    pid = worker.process.pid
+    with web.client(timeout=60) as api:
+        run_id = _run(api, body)
+        if kill is not None:
+            child = wait_for(lambda: _render_child_of(pid), timeout=20, interval=0.05,
+                             message="the render child to start")
+            os.kill(child, kill)
+        assert _ping(api) < 10
+        run = _wait_run(api, run_id)
+        assert run["status"] == "FAILED", run
+        assert run["error"]["kind"] == "memory", run["error"]
+        assert "memory" in run["error"]["message"] and "CPU" not in run["error"]["message"]
+        small = _run(api, "# Small {{ 6 * 7 }}\n")
+        assert _wait_run(api, small, timeout=20)["status"] == "COMPLETED"
+    assert worker.process.poll() is None and worker.process.pid == pid

@@ -14,6 +14,7 @@ import pypdf
 import pytest
 
 from common.reports import load_examples
+from tests.support.accounts import session_cookie
 from tests.support.databases import connect
 from tests.support.processes import Service, wait_for
 
@@ -130,13 +131,20 @@ def test_a_run_is_refused_with_an_error_per_bad_parameter(api: httpx.Client, dat
         assert conn.execute("SELECT count(*) AS n FROM jobs WHERE type = 'START_RUN'").fetchone()["n"] == 0
 
 
-def test_uploads_have_type_size_and_csrf_limits(api: httpx.Client) -> None:
+def test_uploads_have_type_size_and_csrf_limits(api: httpx.Client, system: tuple[Service, Service],
+                                                database_url: str) -> None:
     token = _csrf(api)
-    no_token = api.post("/api/datasets", files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")})
-    assert no_token.status_code == 403 and no_token.json()["error"]["code"] == "csrf_rejected"
-    forged = api.post("/api/datasets", files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")},
-                      headers={"X-CSRF-Token": token[:-2] + "xx"})
-    assert forged.status_code == 403
+    # A browser (session cookie) needs the header; a bearer token needs none (web/csrf.py).
+    with system[0].client(role=None) as browser:
+        browser.cookies.set("rg_session", session_cookie(database_url, "editor"))
+        no_token = browser.post("/api/datasets", files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")})
+        assert no_token.status_code == 403 and no_token.json()["error"]["code"] == "csrf_rejected"
+        forged = browser.post("/api/datasets", files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")},
+                              headers={"X-CSRF-Token": token[:-2] + "xx"})
+        assert forged.status_code == 403
+        signed = browser.post("/api/datasets", files={"file": ("a.csv", b"a,b\n1,2\n", "text/csv")},
+                              headers={"X-CSRF-Token": _csrf(browser)})
+        assert signed.status_code == 201, signed.text
     exe = api.post("/api/datasets", files={"file": ("a.exe", b"MZ", "application/x-msdownload")},
                    headers={"X-CSRF-Token": token})
     assert exe.status_code == 415
@@ -174,8 +182,12 @@ def test_a_form_post_without_the_double_submitted_token_is_rejected(api: httpx.C
 def test_the_sample_report_runs_through_the_worker_with_the_right_numbers(database_url: str, services: Any) -> None:
     web = services("web", database_url)  # the worker starts once the run is seen QUEUED
     api = web.client()
-    examples = wait_for(lambda: [t for t in api.get("/api/templates").json()["templates"] if t["example_slug"]],
-                        timeout=20, message="examples seeded")
+
+    def seeded() -> list[dict[str, Any]] | None:  # one transaction per example: wait for all of them
+        found = [t for t in api.get("/api/templates").json()["templates"] if t["example_slug"]]
+        return found if len(found) == len(load_examples()) else None
+
+    examples = wait_for(seeded, timeout=20, message="examples seeded")
     assert {t["example_slug"] for t in examples} == {e.slug for e in load_examples()}
     template_id = next(t["id"] for t in examples if t["example_slug"] == "monthly_sales")
     response = api.post("/api/runs", json={"template_id": template_id,

@@ -22,6 +22,8 @@ def test_create_read_edit_pause_run_now_and_delete(database_url, services):
         first = dt.datetime.fromisoformat(schedule["next_fire_at"]).astimezone(dt.UTC)
         assert first.hour in (22, 23) and first.minute == 0, "midnight in Berlin"
         sid = schedule["id"]
+        assert schedule["links"]["page"] == f"/schedules/{sid}"
+        assert client.get(schedule["links"]["page"]).status_code == 200
         read = client.get(f"/api/schedules/{sid}").json()
         assert "webhook_secret" not in read and read["template_name"] == "Weekly sales" and read["fires"] == []
         listed = client.get("/api/schedules", params={"template_id": template}).json()["schedules"]

@@ -119,3 +119,52 @@ def test_kill_9_between_the_runs_end_and_its_delivery_delivers_exactly_once(data
         [delivery] = _deliveries(database_url, schedule)
         assert [m["To"] for m in messages] == ["once@example.com"]
         assert delivery["status"] == "DELIVERED"
+
+
+def _owner(url: str, email: str) -> str:
+    with connect(url) as conn:
+        row = conn.execute("INSERT INTO users (email) VALUES (%s) RETURNING id", (email,)).fetchone()
+    assert row is not None
+    return str(row["id"])
+
+
+def test_the_owner_is_mailed_once_when_deliveries_fail_for_good(database_url, services):
+    hook = Hook(SECRET, fail_first=1000)  # answers 500 to every attempt
+    with smtp_server() as (smtp_url, messages), webhook_receiver(hook) as hook_url:
+        template = make_template(database_url)
+        owner = _owner(database_url, "owner@example.com")
+        schedule = make_schedule(database_url, template, cron="0 0 1 1 *", emails=[], secret=SECRET,
+                                 webhooks=[hook_url, hook_url + "/second"], next_fire_at=dt.datetime.now(dt.UTC),
+                                 owner_id=owner)
+        _workers(services, database_url, smtp_url, 1)
+        wait_for(lambda: [d for d in _deliveries(database_url, schedule) if d["channel"] == "owner"
+                          and d["status"] == "DELIVERED"] and len(hook.received) == 10,
+                 timeout=90, interval=0.3, message="both webhooks failed 5 times and the owner's notice")
+        rows = _deliveries(database_url, schedule)
+        assert sorted((d["channel"], d["status"], d["attempts"]) for d in rows) == [
+            ("owner", "DELIVERED", 1), ("webhook", "FAILED", 5), ("webhook", "FAILED", 5)]
+        [notice] = [m for m in messages if m["To"] == "owner@example.com"]
+        assert notice["Subject"] == "Delivery failed: Weekly sales"
+        text = notice.get_body(("plain",)).get_content()
+        assert hook_url in text and "HTTP 500" in text
+        assert f"https://reports.example/schedules/{schedule}" in text
+        assert len(messages) == 1, "one notice per fire, however many deliveries failed"
+
+
+def test_without_an_owner_or_without_smtp_nobody_is_told_and_the_log_says_why(database_url, services):
+    template = make_template(database_url)
+    owner = _owner(database_url, "owner@example.com")
+    nobody = make_schedule(database_url, template, cron="0 0 1 1 *", emails=[], webhooks=["http://127.0.0.1:9/x"],
+                           next_fire_at=dt.datetime.now(dt.UTC))
+    no_smtp = make_schedule(database_url, template, cron="0 0 1 1 *", emails=[], webhooks=["http://127.0.0.1:9/y"],
+                            next_fire_at=dt.datetime.now(dt.UTC), owner_id=owner)
+    # No WEBHOOK_ALLOW_PRIVATE: loopback targets are refused, so each delivery fails for good at once.
+    worker = services("worker", database_url, POLL_INTERVAL_SECONDS=1, RETRY_BACKOFF_SECONDS=0.2)
+    wait_for(lambda: all(d["status"] == "FAILED" for s in (nobody, no_smtp) for d in _deliveries(database_url, s))
+             and all(_deliveries(database_url, s) for s in (nobody, no_smtp)),
+             timeout=60, interval=0.3, message="both deliveries to fail for good")
+    wait_for(lambda: worker.log().count("owner not told of a failed delivery") >= 2, timeout=10,
+             message="the reasons in the log")
+    assert "the schedule has no owner" in worker.log() and "SMTP_URL is not set" in worker.log()
+    for schedule in (nobody, no_smtp):
+        assert [d["channel"] for d in _deliveries(database_url, schedule)] == ["webhook"]

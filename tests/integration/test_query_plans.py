@@ -89,7 +89,7 @@ LIVE = {"QUEUED": "jobs_claim_idx", "IN_PROGRESS": "jobs_in_progress_idx"}
 
 # (query, parameters, the indexes it may use: at least one of them)
 CASES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
-    "dashboard queue_counts": ("queue_counts", {"workspace_id": WORKSPACE},
+    "dashboard queue_counts": ("queue_counts", {"workspace_id": WORKSPACE, "cap": 10_000},
                                {"jobs_workspace_status_idx", *LIVE.values()}),
     "/jobs": ("job_list", LIST, {"jobs_workspace_list_idx"}),
     "/jobs next page": ("job_list", {**LIST, **CURSOR}, {"jobs_workspace_list_idx"}),
@@ -101,7 +101,7 @@ CASES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
     "/jobs?status=FAILED next page": ("job_list", {**LIST, **CURSOR, "status": "FAILED"},
                                       {"jobs_workspace_status_idx"}),
     "/jobs?type=EXPORT": ("job_list", {**LIST, "type": "EXPORT"}, {"jobs_workspace_type_idx"}),
-    "/metrics job_count_active": ("job_count_active", {}, {"jobs_claim_idx"}),
+    "/metrics job_count_active": ("job_count_active", {"cap": 10_000}, {"jobs_queued_type_idx"}),
     "/metrics job_recent_latency": ("job_recent_latency", {"window_seconds": 300, "limit": 5000},
                                     {"jobs_finished_idx"}),
     "claim": ("job_complete_and_claim", CLAIM, {"jobs_claim_idx"}),
@@ -152,3 +152,48 @@ def test_worker_wait_answers_the_earliest_run_at_across_priorities(big_url: str)
         wait = conn.execute(query("worker_wait"), {"worker_id": "w", "types": ["PING"]}).fetchone()
         conn.execute("ROLLBACK")
     assert 15 < wait["seconds"] <= 20, "a low-priority job due in 20 s comes before the delayed ones (1 h)"
+
+
+def _analyze(conn: psycopg.Connection[Any], name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    row = conn.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + query(name), params).fetchone()
+    plan = row["QUERY PLAN"] if isinstance(row["QUERY PLAN"], list) else json.loads(row["QUERY PLAN"])
+    return list(_nodes(plan[0]["Plan"]))
+
+
+def _most_rows_read_from_jobs(nodes: list[dict[str, Any]]) -> float:
+    """The most rows any one scan of the jobs table returned (per loop: a probe repeated per type is
+    one loop each)."""
+    return max(n["Actual Rows"] for n in nodes if n.get("Relation Name") == "jobs")
+
+
+def test_the_dashboard_counts_stop_at_the_cap(big_url: str) -> None:
+    """20,004 queued jobs: the count reads cap + 1 of them and says "more than the cap"."""
+    with connect(big_url) as conn:
+        counts = {r["status"]: r["n"] for r in conn.execute(query("queue_counts"),
+                                                           {"workspace_id": WORKSPACE, "cap": 1000})}
+        nodes = _analyze(conn, "queue_counts", {"workspace_id": WORKSPACE, "cap": 1000})
+        exact = {r["status"]: r["n"] for r in conn.execute(query("queue_counts"),
+                                                          {"workspace_id": WORKSPACE, "cap": 100_000})}
+    assert counts == {"QUEUED": 1001, "IN_PROGRESS": 20}
+    assert exact == {"QUEUED": DELAYED + 4, "IN_PROGRESS": 20}, "below the cap the counts are exact"
+    assert _most_rows_read_from_jobs(nodes) <= 1001, "the count must stop at the cap, not read the backlog"
+
+
+def test_metrics_counts_are_exact_below_the_cap_and_estimated_above(big_url: str) -> None:
+    with connect(big_url) as conn:
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO jobs (workspace_id, type, payload, run_at) SELECT %s, 'EXPORT', '{}', "
+                     "now() - interval '10 minutes' FROM generate_series(1, 3)", (WORKSPACE,))
+        capped = {(r["status"], r["type"]): r for r in conn.execute(query("job_count_active"), {"cap": 1000})}
+        nodes = _analyze(conn, "job_count_active", {"cap": 1000})
+        exact = {(r["status"], r["type"]): r for r in conn.execute(query("job_count_active"), {"cap": 100_000})}
+        conn.execute("ROLLBACK")
+    ping = capped[("QUEUED", "PING")]
+    assert ping["estimated"] and DELAYED / 2 <= ping["n"] <= DELAYED * 2, f"planner estimate of {DELAYED + 4}: {ping}"
+    assert 3590 <= ping["oldest_age_seconds"] <= 3700, "the oldest due PING (priority 0) is an hour old"
+    export = capped[("QUEUED", "EXPORT")]
+    assert (export["n"], export["estimated"]) == (3, False)
+    assert 590 <= export["oldest_age_seconds"] <= 700, "each type has its own oldest job"
+    assert capped[("IN_PROGRESS", "PING")]["n"] == 20
+    assert (exact[("QUEUED", "PING")]["n"], exact[("QUEUED", "PING")]["estimated"]) == (DELAYED + 4, False)
+    assert _most_rows_read_from_jobs(nodes) <= 1001, "no scan of jobs may read past the cap"

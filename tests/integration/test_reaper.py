@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from common.config import Settings
-from tests.support.databases import connect, job
+from common.queue import PRUNE_BATCH
+from tests.support.databases import WORKSPACE, connect, job
 from tests.support.factories import attempts_of, make_job, metrics, open_store, run
 from worker.reaper import Reaper
 
@@ -56,3 +57,53 @@ def test_pruning_deletes_a_jobs_attempt_history_with_it(database_url):
     with connect(database_url) as conn:
         assert conn.execute("SELECT count(*) AS n FROM jobs WHERE id = %s", (old,)).fetchone()["n"] == 0
     assert attempts_of(database_url, old) == []
+
+
+def test_pruning_deletes_audit_events_older_than_their_retention_and_keeps_the_rest(database_url):
+    with connect(database_url) as conn:
+        conn.execute("""INSERT INTO audit_events (workspace_id, action, target, at)
+                        SELECT %s, 'job.cancelled', 'e' || n, now() - make_interval(days => n)
+                        FROM generate_series(0, 120) AS n""", (WORKSPACE,))
+    _reap(database_url, audit_retention_days=90.0)
+    with connect(database_url) as conn:
+        left = conn.execute("SELECT min(at) > now() - interval '90 days' AS recent, count(*) AS n "
+                            "FROM audit_events").fetchone()
+    assert left == {"recent": True, "n": 90}, "days 0 to 89 stay, days 90 to 120 are pruned"
+
+
+def _old_finished(url: str, n: int) -> None:
+    with connect(url) as conn:
+        conn.execute("INSERT INTO jobs (workspace_id, type, status, payload, attempts, started_at, completed_at) "
+                     "SELECT %s, 'PING', 'COMPLETED', '{}', 1, now() - interval '30 days', "
+                     "now() - interval '30 days' FROM generate_series(1, %s)", (WORKSPACE, n))
+
+
+def _count(url: str) -> int:
+    with connect(url) as conn:
+        return conn.execute("SELECT count(*) AS n FROM jobs").fetchone()["n"]
+
+
+def test_one_round_prunes_batch_after_batch_while_they_come_back_full(database_url):
+    _old_finished(database_url, PRUNE_BATCH * 2 + 10)
+    _reap(database_url, job_retention_days=14.0)
+    assert _count(database_url) == 0, "three batches in one run_once, not one batch per round"
+
+
+def test_a_round_that_runs_out_of_budget_is_behind_and_the_next_comes_at_once(database_url):
+    _old_finished(database_url, PRUNE_BATCH * 2 + 10)
+    settings = Settings(job_retention_days=14.0)
+
+    async def go() -> list[tuple[int, bool]]:
+        async with open_store(database_url) as store:
+            reaper = Reaper(store, settings, metrics())
+            reaper.prune_budget_seconds = 0.0  # one batch per round
+            seen = []
+            for _ in range(3):
+                await reaper.run_once()
+                seen.append((_count(database_url), reaper.behind))
+            _old_finished(database_url, 7)
+            await reaper.run_once()  # caught up a moment ago: the next round waits PRUNE_EVERY_SECONDS
+            seen.append((_count(database_url), reaper.behind))
+            return seen
+
+    assert run(go()) == [(PRUNE_BATCH + 10, True), (10, True), (0, False), (7, False)]

@@ -7,6 +7,7 @@ that a lease bug shows up in a second instead of in a subprocess drill.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
@@ -21,7 +22,13 @@ WORKER = "test-worker-1"
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    """Run ``coro`` to its end; in a thread of its own when this one has a loop (Playwright's sync API)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 def make_job(url: str, *, type: str = "PING", status: str = "QUEUED", payload: str = "{}", attempts: int = 0,

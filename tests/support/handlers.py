@@ -128,6 +128,21 @@ async def bad_result(ctx: JobContext) -> Any:
     return BAD_RESULTS[str(ctx.payload.get("kind", "nan"))]
 
 
+async def probe_secrets(ctx: JobContext) -> Any:
+    """Starts ``tests.support.secret_probe`` the way the render child is started (``common.reports.child``)
+    and returns what it could read of this worker (``marker``: a secret's value) and of ``others``."""
+    import json
+    import pickle
+
+    from common.reports import child
+
+    targets = {"worker": {"pid": os.getpid(), "marker": ctx.payload["marker"]}, **ctx.payload.get("others", {})}
+    payload = pickle.dumps({"targets": targets, "memory_bytes": 512 * 1024 * 1024, "cpu_seconds": 10})
+    done = await child.run_child_async("tests.support.secret_probe", payload, 20)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    return json.loads(done.stdout)
+
+
 HANDLERS = {"COUNT": count, "SLOW_FIRST_CALL": slow_first_call, "SPIN": spin, "WAIT_FOR_CANCEL": wait_for_cancel,
             "LEASE_VICTIM": lease_victim, "HOLD_CONNECTION": hold_connection, "STUBBORN": stubborn,
-            "BAD_RESULT": bad_result}
+            "BAD_RESULT": bad_result, "PROBE_SECRETS": probe_secrets}

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 import httpx
 
+from common.process_guard import drop_capabilities
+
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
 
@@ -49,6 +51,9 @@ class Service:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     tokens: dict[str, str] = field(default_factory=dict)
+    # Start it without capabilities, as the container's user runs (tests may run as root, whose
+    # CAP_SYS_PTRACE would hide what a same-uid process can and cannot read: test_child_secrets).
+    unprivileged: bool = False
 
     @property
     def base_url(self) -> str:
@@ -64,7 +69,8 @@ class Service:
         env.pop("TEST_DATABASE_URL", None)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen([sys.executable, "-m", self.module, *self.args], cwd=ROOT, env=env,
-                                            stdout=log, stderr=subprocess.STDOUT)
+                                            stdout=log, stderr=subprocess.STDOUT,
+                                            preexec_fn=drop_capabilities if self.unprivileged else None)
         if wait_healthy:
             wait_for(self.healthy, timeout=30, message=f"{self.module} on port {self.port} to answer /healthz; "
                      f"log: {self.log_path}")

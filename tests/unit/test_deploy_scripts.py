@@ -25,6 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
+from common import memory_budget
+from common.config import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 CLOUDRUN = ROOT / "deploy" / "cloudrun"
 IMAGE = "europe-west1-docker.pkg.dev/demo-project/reportgen/app:1.2.3"
@@ -501,3 +504,29 @@ def test_worker_runs_one_process_per_vcpu():
     container = spec["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert int(env["WORKER_PROCESSES"]) == int(container["resources"]["limits"]["cpu"])
+
+
+def _limit_mb(container: dict[str, Any]) -> int:
+    raw = str(container["resources"]["limits"]["memory"])  # Cloud Run takes Mi or Gi
+    return int(raw[:-2]) * {"Mi": 1, "Gi": 1024}[raw[-2:]]
+
+
+@pytest.mark.parametrize(("manifest", "slots_var", "per_slot_mb", "at_least"), [
+    ("worker.yaml", "REPORT_SLOTS", memory_budget.WORKER_PER_SLOT_MB, 2),
+    ("web.yaml", "PREVIEW_SLOTS", memory_budget.WEB_PER_SLOT_MB, 1),
+])
+def test_report_children_fit_the_container_memory(manifest: str, slots_var: str, per_slot_mb: int,
+                                                  at_least: int) -> None:
+    """Slots x the children's address-space caps, plus the service, fit the instance (issue 11): the
+    container's OOM killer never has to choose, and it might choose the worker."""
+    container = yaml.safe_load((CLOUDRUN / manifest).read_text())["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    defaults = Settings()
+    child_mb = max(int(env.get("RENDER_MEMORY_MB") or defaults.render_memory_mb),
+                   int(env.get("PDF_MEMORY_MB") or defaults.pdf_memory_mb) if manifest == "worker.yaml" else 0)
+    processes = int(env.get("WORKER_PROCESSES") or 1)
+    memory = _limit_mb(container) * 1024 * 1024
+    slots = int(env.get(slots_var) or memory_budget.fitting_slots(memory, child_mb, per_slot_mb, ceiling=64,
+                                                                  processes=processes))
+    assert slots >= at_least, f"{manifest}: only {slots} slot(s) fit"
+    assert processes * memory_budget.needed_mb(slots, child_mb, per_slot_mb) <= _limit_mb(container), manifest

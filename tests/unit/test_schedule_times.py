@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -64,6 +65,45 @@ def test_new_york_both_transitions() -> None:
     # 2026-11-01: 02:00 EDT → 01:00 EST repeats 01:xx; 02:30 happens once (EST), 01:30 fires at its first pass.
     assert fires_on("30 2 * * *", "America/New_York", utc(2026, 10, 31, 17), hours=36) == [utc(2026, 11, 1, 7, 30)]
     assert fires_on("30 1 * * *", "America/New_York", utc(2026, 10, 31, 17), hours=36) == [utc(2026, 11, 1, 5, 30)]
+
+
+def local(fires: list[datetime], tz_name: str) -> list[str]:
+    return [f.astimezone(zone(tz_name)).strftime("%H:%M %Z") for f in fires]
+
+
+def test_wildcard_schedules_fire_in_both_passes_of_the_repeated_hour() -> None:
+    # Debian cron: a job with "*" in the minute or hour field runs on real time, so the 01:xx hour that
+    # happens twice on New York's fall-back day (2026-11-01, 02:00 EDT → 01:00 EST) has both its fires.
+    fires = fires_on("*/30 * * * *", "America/New_York", utc(2026, 11, 1, 4, 1), hours=3)
+    assert local(fires, "America/New_York") == ["00:30 EDT", "01:00 EDT", "01:30 EDT", "01:00 EST", "01:30 EST",
+                                                "02:00 EST"]  # three real hours, six fires
+    assert fires == sorted(set(fires)) and all(b - a == timedelta(minutes=30) for a, b in itertools.pairwise(fires))
+    # Only the minute fixed, or only the hour: still a wildcard job.
+    assert local(fires_on("30 * * * *", "Europe/Berlin", utc(2026, 10, 24, 23, 1), hours=4),
+                 "Europe/Berlin") == ["01:30 CEST", "02:30 CEST", "02:30 CET", "03:30 CET"]
+    assert local(fires_on("*/30 1 * * *", "America/New_York", utc(2026, 11, 1, 4), hours=4),
+                 "America/New_York") == ["01:00 EDT", "01:30 EDT", "01:00 EST", "01:30 EST"]
+
+
+def test_a_fixed_schedule_fires_once_in_the_repeated_hour() -> None:
+    # Both hours fixed (a list is not a wildcard): 01:15 at its first pass only.
+    assert local(fires_on("15 1,2 * * *", "America/New_York", utc(2026, 11, 1, 4), hours=5),
+                 "America/New_York") == ["01:15 EDT", "02:15 EST"]
+
+
+def test_wildcard_schedules_skip_the_hour_that_does_not_exist() -> None:
+    # 2026-03-29 Berlin: 02:00 CET → 03:00 CEST; no 02:00 or 02:30 to fire, nothing doubled at 03:00.
+    fires = fires_on("*/30 * * * *", "Europe/Berlin", utc(2026, 3, 28, 23, 1), hours=3)
+    assert local(fires, "Europe/Berlin") == ["00:30 CET", "01:00 CET", "01:30 CET", "03:00 CEST", "03:30 CEST",
+                                             "04:00 CEST"]
+
+
+def test_an_outage_over_the_repeated_hour_counts_both_passes_as_missed() -> None:
+    d = due("*/30 * * * *", BERLIN, utc(2026, 10, 24, 23, 30), utc(2026, 10, 25, 2, 10))
+    assert d is not None and d.fire_at == utc(2026, 10, 25, 2)  # 03:00 CET
+    assert d.skipped == (utc(2026, 10, 24, 23, 30), utc(2026, 10, 25, 0), utc(2026, 10, 25, 0, 30),
+                         utc(2026, 10, 25, 1), utc(2026, 10, 25, 1, 30))  # 02:00 and 02:30 twice
+    assert d.next_fire_at == utc(2026, 10, 25, 2, 30)
 
 
 def test_after_the_first_pass_of_a_repeated_hour_the_next_fire_is_tomorrow() -> None:

@@ -32,6 +32,8 @@
     }
     if (run.status === "COMPLETED") {
       downloadsEl.hidden = false;
+      var shareEl = document.getElementById("share");
+      if (shareEl) { shareEl.hidden = false; }
       if (!shownReport) { loadReport(); }
     }
     if (FINAL[run.status]) { stop(); }

@@ -3,7 +3,8 @@
 Each attempt is recorded in delivery_attempts and on the delivery (status, attempts, last_error,
 delivered_at). A failed attempt raises, so the queue retries it with its backoff; the last one marks the
 delivery FAILED, counts it in ``reportgen_deliveries_total{outcome="failed"}`` and tells the schedule's
-owner by e-mail (when the owner has an address: accounts' users table). A refused webhook target (a
+owner by e-mail (one more delivery, channel 'owner', to ``users.email`` of ``schedules.owner_id``; skipped
+with a logged reason when there is no owner or no ``SMTP_URL``). A refused webhook target (a
 private address) fails at once: retrying cannot change the answer.
 
 Idempotent: a delivery already DELIVERED is not sent again, so a worker killed between sending and
@@ -18,9 +19,9 @@ import datetime as dt
 import logging
 from typing import Any
 
-from common import deliveries
+from common import deliveries, mailer
 from common.sql import query
-from worker import delivery_content, mailer, webhooks
+from worker import delivery_content, webhooks
 from worker.context import JobContext
 from worker.handlers.export import make_export
 
@@ -74,18 +75,31 @@ async def _record(ctx: JobContext, d: dict[str, Any], outcome: str, status: str,
             "id": d["id"], "attempt": ctx.attempt, "outcome": outcome, "status": status, "error": error})
         row = await cur.fetchone()
         if status == "FAILED" and d["channel"] != "owner":
-            email = await _owner_email(conn, d["owner_id"])
-            if email:
-                await deliveries.enqueue_owner_notice(conn, ctx.workspace_id, str(d["id"]), email)
+            await _tell_owner(ctx, conn, d)
     return row
+
+
+async def _tell_owner(ctx: JobContext, conn: Any, d: dict[str, Any]) -> None:
+    """A delivery failed for good: one e-mail to the schedule's owner per fire (a DELIVER to channel
+    'owner', in the transaction that records the failure), or a log line saying why nobody is told."""
+    email = await _owner_email(conn, d["owner_id"])
+    if d["owner_id"] is None:
+        reason = "the schedule has no owner (made before accounts, or anonymously)"
+    elif email is None:
+        reason = "the schedule's owner is no longer a user"
+    elif not ctx.settings.smtp_url:
+        reason = "SMTP_URL is not set"
+    if email is None or not ctx.settings.smtp_url:
+        log.warning("owner not told of a failed delivery: %s", reason,
+                    extra={"delivery_id": str(d["id"]), "schedule_id": str(d["schedule_id"])})
+        return
+    made = await deliveries.enqueue_owner_notice(conn, ctx.workspace_id, str(d["id"]), email)
+    log.info("owner told of a failed delivery" if made else "owner already told of this fire's failures",
+             extra={"delivery_id": str(d["id"]), "schedule_id": str(d["schedule_id"])})
 
 
 async def _owner_email(conn: Any, owner_id: Any) -> str | None:
     if owner_id is None:
-        return None
-    cur = await conn.execute(query("users_table_present"))
-    present = await cur.fetchone()
-    if not present or not present["present"]:
         return None
     cur = await conn.execute(query("user_email"), {"id": owner_id})
     row = await cur.fetchone()

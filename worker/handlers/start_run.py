@@ -26,7 +26,7 @@ from typing import Any
 
 from common import deliveries, jobs, runs
 from common.errors import ValidationError
-from common.reports import RenderError, render_report_async
+from common.reports import RenderError, render_report_async, sandbox
 from common.sql import query
 from worker.context import JobContext
 
@@ -67,7 +67,8 @@ async def start_run(ctx: JobContext) -> dict[str, Any]:
                                              "kind": "parameters"})
     rendering = time.perf_counter()
     try:
-        result = await render_report_async(run["body"], values)
+        limits = sandbox.limits_for(ctx.settings.render_memory_mb)
+        result = await render_report_async(run["body"], values, limits)
     except RenderError as exc:
         if exc.kind == "internal" and ctx.attempt < ctx.max_attempts:
             raise  # not the template's fault: retry with backoff

@@ -23,12 +23,13 @@ function readData() {
 function completions(data) {
   const filters = (data.filters || []).map((f) => ({ label: f.name, type: "function", detail: f.summary }));
   const helpers = (data.helpers || []).map((h) => ({ label: h.name, type: "function", detail: h.summary }));
-  const columns = [];
-  for (const [param, cols] of Object.entries(data.columns || {})) {
-    for (const c of cols) columns.push({ label: c, type: "property", detail: "column of " + param });
-  }
-  const names = (data.parameters || []).map((p) => ({ label: p, type: "variable", detail: "parameter" }));
   return (ctx) => {
+    // Read each time: the parameter builder adds names, and columns when a sample CSV is uploaded.
+    const columns = [];
+    for (const [param, cols] of Object.entries(data.columns || {})) {
+      for (const c of cols) columns.push({ label: c, type: "property", detail: "column of " + param });
+    }
+    const names = (data.parameters || []).map((p) => ({ label: p, type: "variable", detail: "parameter" }));
     const quoted = ctx.matchBefore(/["'][\w ]*/);
     if (quoted && columns.length) return { from: quoted.from + 1, options: columns, validFor: /^[\w ]*$/ };
     const afterPipe = ctx.matchBefore(/\|\s*\w*/);
@@ -74,8 +75,10 @@ function setup() {
         // No indentWithTab: Tab keeps moving the focus, so the page works from the keyboard alone.
         keymap.of([...closeBracketsKeymap, ...defaultKeymap, ...historyKeymap, ...completionKeymap]),
         EditorView.lineWrapping, EditorView.cspNonce.of(styleNonce),
+        // tabindex: the scroller around the content is a scrollable region, which must hold a focusable
+        // element in axe's (and assistive tools') sense; a bare contenteditable does not count there.
         EditorView.contentAttributes.of({ "aria-label": "Template body (Markdown with Jinja)",
-                                          "aria-describedby": "body-help" }),
+                                          "aria-describedby": "body-help", "tabindex": "0" }),
         EditorView.updateListener.of((u) => { if (u.docChanged) changed(); }),
       ],
     }),
@@ -157,7 +160,7 @@ function setup() {
     });
   });
   if (params) params.addEventListener("input", schedule);
-  mountBuilder(params, schedule);
+  mountBuilder(params, schedule, data);
   window.reportgenEditor = view;
   refresh();
 }

@@ -1,4 +1,5 @@
-"""E-mail deliveries through ``SMTP_URL`` (smtplib, run in a thread by the caller).
+"""E-mail through ``SMTP_URL`` (smtplib, run in a thread by the caller): schedules' deliveries (worker)
+and members' invites (web).
 
 ``smtp://[user:password@]host[:port]`` (port 25 by default) upgrades with STARTTLS whenever the server
 offers it; ``smtps://host[:port]`` (465) speaks TLS from the first byte. A password in the URL is
