@@ -225,6 +225,7 @@ def _migrate(system: System) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    machine = facts()  # its load average now, at the start
     specs = [("pool", ROOT, {}, 2), ("no pool", ROOT, {"RENDER_POOL_SIZE": "0"}, 0)]
     if args.before:
         specs.append(("before", Path(args.before).resolve(), {}, 0))
@@ -259,7 +260,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if number:  # round 0 warms every system, example and the browser
                     samples[mode][system.name][slug].append({"ms": seconds * 1000, **phases})
             print(f"round {number}/{args.repeats} done, load {loadavg()}", file=sys.stderr, flush=True)
-    return {"machine": {**facts(), "loadavg_end": loadavg()}, "repeats": args.repeats,
+    return {"machine": {**machine, "loadavg_end": loadavg()}, "repeats": args.repeats,
             "started": args.started, "samples": samples, "summary": summarize(samples)}
 
 

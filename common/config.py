@@ -69,7 +69,7 @@ class Settings:
     # fresh interpreter per render (about 250 ms more per report).
     render_pool_size: int = 2
     preview_slots: int = 2
-    render_memory_mb: int = 320
+    render_memory_mb: int = 512
     pdf_timeout_seconds: float = 60.0
     pdf_memory_mb: int = 320
     pdf_max_pages: int = 50
@@ -128,9 +128,10 @@ class Settings:
         modules = tuple(m.strip() for m in env.get("REPORTGEN_HANDLER_MODULES", "").split(",") if m.strip())
         concurrency = _number(env, "WORKER_CONCURRENCY", 4, int, 1, 1000)
         processes = _number(env, "WORKER_PROCESSES", 1, int, 1, 256)
-        render_mb = _number(env, "RENDER_MEMORY_MB", 320, int, 128, 65536)
+        render_mb = _number(env, "RENDER_MEMORY_MB", 512, int, 128, 65536)
         pdf_mb = _number(env, "PDF_MEMORY_MB", 320, int, 128, 65536)
         container = memory_budget.container_memory_bytes()
+        render_pool = _number(env, "RENDER_POOL_SIZE", 2, int, 0, 64)
         return cls(
             database_url=url,
             listen_database_url=listen_url,
@@ -160,10 +161,10 @@ class Settings:
             worker_id=env.get("WORKER_ID") or None,
             report_slots=min(concurrency, _number(env, "REPORT_SLOTS", memory_budget.fitting_slots(
                 container, max(render_mb, pdf_mb), memory_budget.WORKER_PER_SLOT_MB, ceiling=concurrency,
-                processes=processes), int, 1, 1000)),
-            render_pool_size=_number(env, "RENDER_POOL_SIZE", 2, int, 0, 64),
+                processes=processes, pool=render_pool), int, 1, 1000)),
+            render_pool_size=render_pool,
             preview_slots=_number(env, "PREVIEW_SLOTS", memory_budget.fitting_slots(
-                container, render_mb, memory_budget.WEB_PER_SLOT_MB, ceiling=8), int, 1, 1000),
+                container, render_mb, memory_budget.WEB_PER_SLOT_MB, ceiling=8, pool=render_pool), int, 1, 1000),
             render_memory_mb=render_mb,
             pdf_timeout_seconds=_number(env, "PDF_TIMEOUT_SECONDS", 60.0, float, 1.0, 3600),
             pdf_memory_mb=pdf_mb,

@@ -79,7 +79,8 @@ def test_a_pdf_over_its_limits_is_refused_and_harms_nothing(
     pid = worker.process.pid if worker.process else None
     with web.client(timeout=60) as api:
         run_id = _run(api, BIG_TABLE.replace("ROWS", str(rows)))
-        assert _wait_run(api, run_id)["status"] == "COMPLETED"
+        big = _wait_run(api, run_id)
+        assert big["status"] == "COMPLETED", big["error"]
         small = _run(api, "# Small {{ 6 * 7 }}\n")  # a report enqueued beside the big export
         assert _ping(api) < 10
         assert _wait_run(api, small, timeout=20)["status"] == "COMPLETED"
@@ -114,19 +115,34 @@ MEMORY_CASES = [("address space", STRING_DOUBLING, None), ("C allocation", "{{ '
                 ("oom killer", SLOW, signal.SIGKILL)]
 
 
-def _render_child_of(pid: int) -> int | None:
-    """The pid of a render child of ``pid`` (from /proc, which any user may read for these fields)."""
+def _render_children(pid: int) -> dict[int, int]:
+    """Render children of ``pid`` and the CPU ticks each has used (from /proc/<child>/stat)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             cmdline = (entry / "cmdline").read_bytes()
-        except (OSError, IndexError, ValueError):
+        except (OSError, IndexError):
             continue
-        if parent == pid and b"render_child" in cmdline:
-            return int(entry.name)
-    return None
+        if int(fields[1]) == pid and b"render_child" in cmdline:
+            found[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime + stime
+    return found
+
+
+def _busy_render_child(pid: int) -> int:
+    """The render child that is working: its CPU time grows (the warm pool's idle ones wait on stdin)."""
+    first: dict[int, int] = {}  # CPU ticks when first seen
+
+    def busy() -> int | None:
+        now = _render_children(pid)
+        for child, ticks in now.items():
+            first.setdefault(child, ticks)
+        # Working: still using CPU, and more of it than a starting interpreter's imports (~0.3 s).
+        grown = [child for child, ticks in now.items() if ticks > first[child] + 10 and ticks >= 100]
+        return grown[0] if grown else None
+    return wait_for(busy, timeout=20, interval=0.2, message="a render child to start working")
 
 
 @pytest.mark.parametrize(("case", "body", "kill"), MEMORY_CASES, ids=[c[0] for c in MEMORY_CASES])
@@ -138,9 +154,7 @@ def test_a_render_child_that_dies_of_memory_is_reported_as_memory(
     with web.client(timeout=60) as api:
         run_id = _run(api, body)
         if kill is not None:
-            child = wait_for(lambda: _render_child_of(pid), timeout=20, interval=0.05,
-                             message="the render child to start")
-            os.kill(child, kill)
+            os.kill(_busy_render_child(pid), kill)
         assert _ping(api) < 10
         run = _wait_run(api, run_id)
         assert run["status"] == "FAILED", run

@@ -525,8 +525,9 @@ def test_report_children_fit_the_container_memory(manifest: str, slots_var: str,
     child_mb = max(int(env.get("RENDER_MEMORY_MB") or defaults.render_memory_mb),
                    int(env.get("PDF_MEMORY_MB") or defaults.pdf_memory_mb) if manifest == "worker.yaml" else 0)
     processes = int(env.get("WORKER_PROCESSES") or 1)
+    pool = int(env.get("RENDER_POOL_SIZE") or defaults.render_pool_size)
     memory = _limit_mb(container) * 1024 * 1024
     slots = int(env.get(slots_var) or memory_budget.fitting_slots(memory, child_mb, per_slot_mb, ceiling=64,
-                                                                  processes=processes))
+                                                                  processes=processes, pool=pool))
     assert slots >= at_least, f"{manifest}: only {slots} slot(s) fit"
-    assert processes * memory_budget.needed_mb(slots, child_mb, per_slot_mb) <= _limit_mb(container), manifest
+    assert processes * memory_budget.needed_mb(slots, child_mb, per_slot_mb, pool) <= _limit_mb(container)

@@ -42,6 +42,8 @@ def test_slots_fit_the_memory_and_stay_within_bounds() -> None:
     assert memory_budget.fitting_slots(2 * gib, 320, per, ceiling=8, processes=2) == 2  # a share each
     assert memory_budget.fitting_slots(256 << 20, 320, per, ceiling=4) == 1  # at least one
     assert memory_budget.fitting_slots(None, 320, per, ceiling=4) == memory_budget.NO_LIMIT_SLOTS
+    assert memory_budget.fitting_slots(2 * gib, 512, per, ceiling=8, pool=2) == 3  # deploy/'s worker
+    assert memory_budget.fitting_slots(2 * gib, 512, per, ceiling=8, pool=8) == 2  # idle warm ones count
     for mb in (600, 1024, 1536, 4096):  # what fits, fits, and one more would not
         slots = memory_budget.fitting_slots(mb << 20, 320, per, ceiling=64)
         assert memory_budget.needed_mb(slots, 320, per) <= mb < memory_budget.needed_mb(slots + 1, 320, per)
