@@ -182,11 +182,12 @@ def main() -> None:
                     conn.execute(statement)
                 print(f"reusing {args.rows:,} finished jobs in {data_dir}", flush=True)
             else:
+                generated_at = time.time()
                 conn.execute(before_schema)
                 conn.execute("INSERT INTO workspaces (id, name) VALUES (%s, 'bench') ON CONFLICT DO NOTHING", (WS,))
                 for statement in GENERATE:
                     conn.execute(statement, {"rows": args.rows} if "%(rows)s" in statement else None)
-                marker.write_text(str(time.time()))
+                marker.write_text(str(generated_at))  # the rows' now(): "the last 5 minutes" age from here
                 print(f"generated {args.rows:,} finished jobs in {time.perf_counter() - started:.0f} s", flush=True)
             started = time.perf_counter()
             conn.execute(before_schema)  # the indexes of "before"
