@@ -109,6 +109,10 @@ async def _measure(url: str, requests: int, block: int) -> dict[str, list[float]
                 async with app.state.rg.connection():
                     pass
 
+            async def pooled_lookup() -> None:
+                async with app.state.rg.connection() as own:
+                    assert await accounts.authenticate_token(own, token) is not None
+
             variants = {"auth bypassed (floor)": get("/api/templates", {BYPASS: "1"}, 200),
                         "bearer token": get("/api/templates", bearer, 200),
                         "session cookie": get("/api/templates", session, 200),
@@ -116,7 +120,8 @@ async def _measure(url: str, requests: int, block: int) -> dict[str, list[float]
                         "bad token (401)": get("/api/templates", bad, 401),
                         "open route (/healthz)": get("/healthz", {}, 200),
                         "token lookup alone (no HTTP)": lookup,
-                        "a pooled connection alone (getconn + its check)": pooled}
+                        "a pooled connection alone (getconn + its check)": pooled,
+                        "token lookup on a pooled connection (no HTTP)": pooled_lookup}
             for call in variants.values():  # warm up: pool connections, prepared statements, caches
                 for _ in range(50):
                     await call()

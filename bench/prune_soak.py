@@ -1,10 +1,12 @@
-"""Does pruning keep pace with the drain? ``python -m bench.prune_soak [--rate 2000] [--seconds 600]``.
+"""Does pruning keep pace with the drain? ``python -m bench.prune_soak [--rate 2000] [--seconds 600] [--finished]``.
 
 One worker (``python -m worker``, ``JOB_RETENTION_DAYS`` set to ``--retention-seconds``) drains no-op
 PINGs that this process inserts at ``--rate`` jobs/s (a batch every 100 ms) on the bench's durable
 PostgreSQL (fsync on). Before it starts, ``--backlog`` finished jobs (each with its attempt row) that
 are already past the retention wait in the table: the first rounds must delete them while the inserts
-go on, which measures how fast pruning catches up when it is behind. Every ``--sample`` seconds a line:
+go on, which measures how fast pruning catches up when it is behind. With ``--finished`` the inserted jobs are
+already COMPLETED (each with its attempt row, as a completion leaves it): the worker only prunes, so the
+rate measures pruning alone when this machine cannot also drain it. Every ``--sample`` seconds a line:
 rows in jobs, how many are QUEUED, heap and total size, dead tuples, deletes per second since the last
 sample. The table is flat when, over the second half of the run, rows and size stop growing.
 
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,17 @@ INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, outcome)
 SELECT id, 1, 'backlog', started_at, 'completed' FROM old
 """
 INSERT = "INSERT INTO jobs (workspace_id, type, payload) SELECT %(ws)s, 'PING', '{}' FROM generate_series(1, %(n)s)"
+# --finished: jobs as the worker leaves them (COMPLETED, with their attempt row), so that only pruning is
+# measured, not whether this machine's worker can drain the rate too.
+INSERT_FINISHED = """
+WITH done AS (
+    INSERT INTO jobs (workspace_id, type, status, payload, result, attempts, started_at, completed_at)
+    SELECT %(ws)s, 'PING', 'COMPLETED', '{}', '{"pong": true}', 1, now(), now() FROM generate_series(1, %(n)s)
+    RETURNING id, started_at
+)
+INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, outcome)
+SELECT id, 1, 'soak', started_at, 'completed' FROM done
+"""
 SLEEPER = """INSERT INTO jobs (workspace_id, type, status, payload, attempts, started_at, locked_by, lease_expires_at)
 VALUES (%(ws)s, 'PING', 'IN_PROGRESS', '{}', 1, now(), 'soak-heartbeat', now() + interval '1 hour')
 RETURNING id::text"""
@@ -79,9 +93,9 @@ def _free_port() -> int:
 class Inserter(threading.Thread):
     """``rate`` jobs/s in batches every 100 ms, on schedule (a late batch is made up by the next)."""
 
-    def __init__(self, url: str, rate: int) -> None:
+    def __init__(self, url: str, rate: int, sql: str) -> None:
         super().__init__(daemon=True)
-        self.url, self.rate, self.inserted = url, rate, 0
+        self.url, self.rate, self.sql, self.inserted = url, rate, sql, 0
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -90,7 +104,7 @@ class Inserter(threading.Thread):
             while not self.stop.is_set():
                 owed = int((time.monotonic() - started) * self.rate) - self.inserted
                 if owed > 0:
-                    conn.execute(INSERT, {"ws": WS, "n": owed})
+                    conn.execute(self.sql, {"ws": WS, "n": owed})
                     self.inserted += owed
                 self.stop.wait(0.1)
 
@@ -124,6 +138,22 @@ class Heartbeats(threading.Thread):
                 self.hot += row["n_tup_hot_upd"]
 
 
+def _wait_healthy(port: int, worker: subprocess.Popen[bytes], timeout: float = 120.0) -> None:
+    """Until the worker answers /healthz (start-up takes seconds on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            raise SystemExit(f"the worker exited with {worker.returncode}: see {WORK / 'worker.log'}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the worker did not answer /healthz within {timeout:.0f} s")
+
+
 def _sample(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     row = conn.execute(SAMPLE).fetchone()
     assert row is not None
@@ -140,6 +170,8 @@ def main() -> None:
     parser.add_argument("--sleepers", type=int, default=20)
     parser.add_argument("--heartbeat-every", type=float, default=1.0)
     parser.add_argument("--env", action="append", default=[], help="K=V for the worker")
+    parser.add_argument("--finished", action="store_true",
+                        help="insert the jobs already COMPLETED: measure pruning alone, not the drain")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     server = BenchServer(WORK / "pg")
@@ -148,7 +180,7 @@ def main() -> None:
     try:
         url = server.create_database("bench_prune_soak")
         env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(REPO), "SERVICE_MODE": "worker",
-               "PORT": str(_free_port()), "LOG_LEVEL": "INFO", "POLL_INTERVAL_SECONDS": "5",
+               "PORT": str(_free_port()), "LOG_LEVEL": "WARNING", "POLL_INTERVAL_SECONDS": "5",
                "JOB_RETENTION_DAYS": repr(args.retention_seconds / 86400),
                **dict(kv.split("=", 1) for kv in args.env)}
         subprocess.run([sys.executable, "-m", "common.migrate"], cwd=REPO, env=env, check=True,
@@ -161,7 +193,8 @@ def main() -> None:
             log = (WORK / "worker.log").open("wb")
             worker = subprocess.Popen([sys.executable, "-m", "worker"], cwd=REPO, env=env, stdout=log,
                                       stderr=subprocess.STDOUT)
-            inserter = Inserter(url, args.rate)
+            _wait_healthy(int(env["PORT"]), worker)
+            inserter = Inserter(url, args.rate, INSERT_FINISHED if args.finished else INSERT)
             beats = Heartbeats(url, args.sleepers, args.heartbeat_every, start_after=min(20.0, args.seconds / 4))
             started = time.monotonic()
             inserter.start()
@@ -205,6 +238,7 @@ def report(args: argparse.Namespace, samples: list[dict[str, Any]], insert_rate:
         backlog_rate = round((caught["n_tup_del"] - samples[0]["n_tup_del"]) / caught["t"])
     summary = {
         "rate_asked": args.rate, "rate_inserted": round(insert_rate), "seconds": args.seconds,
+        "inserted_finished": args.finished,
         "retention_seconds": args.retention_seconds, "backlog": args.backlog,
         "backlog_cleared_after_s": caught["t"] if caught else None,
         "delete_rate_while_behind": backlog_rate,
@@ -227,7 +261,8 @@ def report(args: argparse.Namespace, samples: list[dict[str, Any]], insert_rate:
     h = summary["second_half"]
     hb = summary["heartbeats"]
     lines = [
-        f"# Prune soak: {summary['rate_inserted']:,} jobs/s for {args.seconds:.0f} s, retention "
+        f"# Prune soak: {summary['rate_inserted']:,} jobs/s "
+        f"{'inserted finished' if args.finished else 'drained by one worker'} for {args.seconds:.0f} s, retention "
         f"{args.retention_seconds:.0f} s, {args.backlog:,} finished jobs behind at the start", "",
         f"- backlog cleared after {summary['backlog_cleared_after_s']} s, deleting {backlog_rate} rows/s "
         "while behind (inserts going on)",

@@ -35,6 +35,7 @@ from psycopg.types.json import Jsonb
 
 from common.embedded_pg import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from common.jobs import list_query
+from common.queue_stats import EXACT_COUNT_CAP, RECENT_SAMPLE_JOBS
 from common.sql import parse_queries
 
 REPO = Path(__file__).resolve().parents[1]
@@ -88,7 +89,7 @@ def cases(age_seconds: float = 0.0) -> dict[str, tuple[str, dict[str, Any]]]:
             "before_id": None}
     cursor = {"before_created_at": datetime.now(UTC) - timedelta(days=3), "before_id": str(uuid.UUID(int=0))}
     out: dict[str, tuple[str, dict[str, Any]]] = {
-        "dashboard queue_counts": ("queue_counts", {"workspace_id": WS, "cap": 10_000}),
+        "dashboard queue_counts": ("queue_counts", {"workspace_id": WS, "cap": EXACT_COUNT_CAP}),
         "dashboard failed (job_list status=FAILED limit 5)": ("job_list", {**page, "status": "FAILED", "limit": 5}),
         "/jobs (job_list limit 100)": ("job_list", {**page, "limit": 100}),
     }
@@ -98,11 +99,13 @@ def cases(age_seconds: float = 0.0) -> dict[str, tuple[str, dict[str, Any]]]:
     out["GET /api/jobs first page"] = ("job_list", page)
     out["GET /api/jobs page 3 days back"] = ("job_list", {**page, **cursor})
     out["GET /api/jobs?status=FAILED page 3 days back"] = ("job_list", {**page, **cursor, "status": "FAILED"})
-    out["/metrics job_count_active"] = ("job_count_active", {"cap": 10_000})
+    out["/metrics job_count_active"] = ("job_count_active", {"cap": EXACT_COUNT_CAP})
     out["/metrics job_table_size_estimate"] = ("job_table_size_estimate", {})
     out["/metrics job_count_finished_sampled (0.2 %)"] = ("job_count_finished_sampled", {"percent": 0.2})
     out["web /metrics job_recent_latency"] = ("job_recent_latency", {"window_seconds": 300 + age_seconds,
-                                                                      "limit": 5000})
+                                                                      "limit": RECENT_SAMPLE_JOBS})
+    out["web /metrics job_recent_latency, latest 5,000 (before)"] = ("job_recent_latency", {
+        "window_seconds": 300 + age_seconds, "limit": 5000})
     out["claim 8 (200k delayed priority-10 jobs)"] = ("job_complete_and_claim", {
         "done": Jsonb([]), "worker_id": "bench", "limit": 8, "lease_seconds": 30, "types": ["PING"],
         "light_types": [], "light_limit": 0})

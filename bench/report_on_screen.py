@@ -225,9 +225,11 @@ def _migrate(system: System) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    machine = facts()  # its load average now, at the start
     specs = [("pool", ROOT, {}, 2), ("no pool", ROOT, {"RENDER_POOL_SIZE": "0"}, 0)]
     if args.before:
-        specs.append(("before", Path(args.before).resolve(), {}, 0))
+        specs.append(("before", Path(args.before).resolve(), {}, args.before_pool))
+    specs = [spec for spec in specs if spec[0] in args.systems.split(",")]
     modes = ["api", "browser"] if args.mode == "both" else [args.mode]
     samples: dict[str, dict[str, dict[str, list[Any]]]] = {
         mode: {name: {slug: [] for slug in EXAMPLES} for name, *_ in specs} for mode in modes}
@@ -259,7 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 if number:  # round 0 warms every system, example and the browser
                     samples[mode][system.name][slug].append({"ms": seconds * 1000, **phases})
             print(f"round {number}/{args.repeats} done, load {loadavg()}", file=sys.stderr, flush=True)
-    return {"machine": {**facts(), "loadavg_end": loadavg()}, "repeats": args.repeats,
+    return {"machine": {**machine, "loadavg_end": loadavg()}, "repeats": args.repeats,
             "started": args.started, "samples": samples, "summary": summarize(samples)}
 
 
@@ -303,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--mode", choices=["api", "browser", "both"], default="both")
     parser.add_argument("--before", default=None, help="a checkout to measure as 'before' (e.g. main's tree)")
+    parser.add_argument("--before-pool", type=int, default=0, help="RENDER_POOL_SIZE of the 'before' checkout")
+    parser.add_argument("--systems", default="pool,no pool,before", help="which of them to measure")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     args.started = datetime.now().astimezone().isoformat(timespec="seconds")

@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.soak [--minutes 30] [--pings-per-second 1000] [--runs-per-second 1]
                                    [--web-clients 1] [--retention-minutes 2] [--sample-seconds 10] [--out FILE]
 
-One worker and one web process at their defaults (except ``JOB_RETENTION_DAYS``, see below) on the bench's
+One worker and one web process at their defaults (except ``JOB_RETENTION_DAYS``, see below, and the run
+quotas, off: one workspace stands for a fleet) on the bench's
 durable PostgreSQL (fsync on). Load, each from its own thread or process:
 
 - PINGs: the seed's SQL insert, in batches every 50 ms (``--pings-per-second`` in all, on a fixed schedule
@@ -13,7 +14,8 @@ durable PostgreSQL (fsync on). Load, each from its own thread or process:
 - the web: ``bench/webload.py`` in GET mode (``--web-clients`` closed-loop clients reading jobs).
 
 Every ``--sample-seconds``: the RSS of the worker and the web (and of their render children apart), the
-pickup p50/p99 of the PINGs that started in the window (enqueue → handler entry, one clock), the queue
+pickup p50/p99 of the PINGs that finished in the window (enqueue → handler entry, one clock: a queue
+that falls behind shows as a growing pickup), the queue
 depth, the jobs table's rows and bytes, and errors (FAILED jobs, failed runs, HTTP errors). The jobs table
 can only stay flat if finished jobs are pruned as fast as they come: at 1,000 jobs/s the default retention
 (14 days) would keep 1.2 billion rows, so the soak sets ``JOB_RETENTION_DAYS`` to ``--retention-minutes``.
@@ -131,7 +133,6 @@ PICKUP_SQL = """
 SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM
          (result->>'handler_started_at')::timestamptz - created_at)) AS p, count(*) AS n
 FROM jobs WHERE status = 'COMPLETED' AND completed_at >= to_timestamp(%(since)s) AND type = 'PING'
-  AND created_at >= to_timestamp(%(since)s)
 """
 
 
@@ -147,7 +148,7 @@ def sample(url: str, since: float, worker: int, web: int, counters: Counters, t0
             "pickup_p99_ms": p99 * 1000 if p99 is not None else None, "pickups": pickup[1],
             "rows": row[0], "bytes": row[1], "queued": row[2], "failed_jobs": row[3], "failed_runs": row[4],
             "completed_runs": row[5], "pings_enqueued": counters.pings, "runs_posted": counters.runs,
-            "http_errors": counters.http_errors, "load": loadavg()[0]}
+            "http_errors": counters.http_errors, "last_http_error": counters.last_error, "load": loadavg()[0]}
 
 
 def _start(module: str, url: str, port: int, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
@@ -170,6 +171,7 @@ def _example(base_url: str, token: str) -> dict[str, Any]:
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
+    machine = facts()  # its load average now, at the start
     work = Path(tempfile.mkdtemp(prefix="rg-soak-"))
     server = BenchServer(work / "pg")
     server.start()
@@ -179,7 +181,9 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         url = server.create_database("soak")
         subprocess.run([sys.executable, "-m", "common.migrate"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL,
                        env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)})
-        env = {"JOB_RETENTION_DAYS": repr(args.retention_minutes / 1440)}
+        # One workspace stands for a fleet here: its run quotas (60/min, 50 active) would refuse the load itself.
+        env = {"JOB_RETENTION_DAYS": repr(args.retention_minutes / 1440), "QUOTA_RUNS_PER_MINUTE": "0",
+               "QUOTA_ACTIVE_RUNS": "0"}
         web_port = free_port()
         worker = _start("worker", url, free_port(), env, work)
         web = _start("web", url, web_port, env, work)
@@ -224,7 +228,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         server.stop()
     settings = {k: getattr(args, k) for k in ("minutes", "pings_per_second", "runs_per_second", "web_clients",
                                               "retention_minutes", "sample_seconds")}
-    return {"soak": True, "settings": settings, "machine": {**facts(), "loadavg_end": loadavg()},
+    return {"soak": True, "settings": settings, "machine": {**machine, "loadavg_end": loadavg()},
             "samples": samples, "webload": webload, "exits_during_soak": exits, "summary": summarize(samples)}
 
 
@@ -236,8 +240,11 @@ def _healthy(base_url: str) -> bool:
 
 
 def _webload(url: str, port: int, token: str, clients: int, duration: float, work: Path) -> subprocess.Popen[bytes]:
+    # Jobs for it to read that neither run nor get pruned during the soak: PINGs due in a day.
     with psycopg.connect(url) as conn:
-        ids = [str(i) for (i,) in conn.execute("SELECT id FROM jobs ORDER BY created_at LIMIT 200").fetchall()]
+        ids = [str(i) for (i,) in conn.execute(
+            "INSERT INTO jobs (workspace_id, type, status, payload, run_at) SELECT %s, 'PING', 'QUEUED', '{}', "
+            "now() + interval '1 day' FROM generate_series(1, 200) RETURNING id", (WORKSPACE,)).fetchall()]
     (work / "ids.json").write_text(json.dumps({"ids": ids}))
     return subprocess.Popen([sys.executable, "-m", "bench.webload", "--port", str(port), "--mode", "get",
                              "--clients", str(clients), "--duration", str(duration), "--ids", str(work / "ids.json"),

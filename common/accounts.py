@@ -188,7 +188,7 @@ async def tokens_of(conn: AsyncConnection, workspace_id: str, user_id: str) -> l
 
 async def revoke_token_in_workspace(conn: AsyncConnection, workspace_id: str, token_id: str, *,
                                     owner_id: str | None) -> dict[str, Any]:
-    """Revoke one token of ``workspace_id``: ``owner_id``'s own, or any (``owner_id=None``, for admins).
+    """Revoke one live token of ``workspace_id``: ``owner_id``'s own, or any (``owner_id=None``, for admins).
     Another workspace's token, someone else's, or a malformed id: NotFound, as if it did not exist."""
     ident = _uuid_or_none(token_id)
     if ident is None:

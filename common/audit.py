@@ -26,9 +26,11 @@ from common.sql import query
 
 ACTIONS = (
     "signin.ok", "signin.failed", "signout.ok",
-    "template.saved", "template.archived",
+    "template.saved", "template.archived", "template.restored",
+    "dataset.deleted",
     "run.started", "run.cancelled",
     "token.created", "token.revoked",
+    "share.created", "share.revoked",
     "member.added", "member.changed", "member.removed",
     "job.cancelled", "job.retried",
 )

@@ -64,7 +64,7 @@ class QueueCollector(Collector):
         if snap.recent_latency:
             recent = GaugeMetricFamily("reportgen_recent_job_latency_seconds",
                                        "Wait and duration percentiles of jobs finished in the last 5 minutes "
-                                       "(at most the latest 5,000), read from the database",
+                                       "(at most the latest 2,000), read from the database",
                                        labels=["type", "kind", "quantile"])
             for row in snap.recent_latency:
                 for kind in ("wait", "duration"):

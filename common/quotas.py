@@ -31,7 +31,7 @@ from common.sql import query
 
 WINDOW_SECONDS = 60
 ACTIVE_RETRY_SECONDS = 10  # a render takes seconds; ask again soon
-STORAGE_RETRY_SECONDS = 3600  # nothing frees space by itself: an operator or a smaller upload must
+STORAGE_RETRY_SECONDS = 3600  # nothing frees space by itself: deleting datasets (/datasets) or an operator
 
 
 @dataclass(frozen=True)
@@ -94,4 +94,5 @@ async def check_dataset(conn: AsyncConnection, workspace_id: str, quotas: Quotas
     if stored + size > quotas.dataset_bytes:
         raise _exceeded("dataset_bytes", "QUOTA_DATASET_BYTES", quotas.dataset_bytes, stored,
                         f"this workspace stores {stored} bytes of datasets; {size} more would pass its limit "
-                        f"of {quotas.dataset_bytes} bytes", STORAGE_RETRY_SECONDS)
+                        f"of {quotas.dataset_bytes} bytes: delete datasets it no longer needs (/datasets)",
+                        STORAGE_RETRY_SECONDS)

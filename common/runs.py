@@ -116,6 +116,9 @@ async def create(conn: AsyncConnection, workspace_id: str, template_id: str, val
         await conn.execute(query("run_insert"), {
             "id": run_id, "workspace_id": workspace_id, "template_id": template_id,
             "template_version": template["version"], "parameters": Jsonb(stored), "job_id": job["id"]})
+        if ids:  # for the datasets page: which runs used which dataset
+            await conn.execute(query("run_datasets_insert"), {"run_id": run_id, "workspace_id": workspace_id,
+                                                              "dataset_ids": sorted(set(ids.values()))})
     return await get(conn, workspace_id, run_id)
 
 

@@ -431,6 +431,19 @@ ALTER TABLE template_versions ADD COLUMN IF NOT EXISTS restored_from integer;
 -- columns and row counts without parsing every file. NULL for uploads made before: filled on first listing.
 ALTER TABLE datasets ADD COLUMN IF NOT EXISTS columns text[];
 ALTER TABLE datasets ADD COLUMN IF NOT EXISTS row_count integer;
+-- Which datasets each run named (the values of its dataset parameters), written with the run, so that the
+-- datasets page counts a dataset's runs with an index range instead of unpacking every run's parameters
+-- (bench/history_and_datasets.py). No reference to datasets: deleting a dataset keeps the runs that used
+-- it (their rows here go with the dataset's delete). sql/migrations/0001_run_datasets_backfill.sql fills it
+-- for runs made before it existed.
+CREATE TABLE IF NOT EXISTS run_datasets (
+    run_id        uuid NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    dataset_id    uuid NOT NULL,
+    workspace_id  uuid NOT NULL REFERENCES workspaces(id) ON DELETE CASCADE,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (run_id, dataset_id)
+);
+CREATE INDEX IF NOT EXISTS run_datasets_dataset_idx ON run_datasets (dataset_id, workspace_id, created_at DESC, run_id);
 -- ==== end of versions and datasets ==========================================================================
 -- ==== ceilings (issue 11) ================================================================================
 -- A download that broke its limits (PDF over PDF_MAX_PAGES, past PDF_TIMEOUT_SECONDS or PDF_MEMORY_MB):

@@ -6,10 +6,12 @@ a cross-site form cannot send one, and a cross-site ``fetch`` DELETE needs a pre
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from common import dataset_catalog, report_datasets
+from common import audit, dataset_catalog, report_datasets
 from common.errors import NotFound, ValidationError
 from web.permissions import Access, Route, workspace_of
 from web.state import AppState
@@ -21,6 +23,12 @@ def dataset_id(request: Request) -> str:
     if ident is None:
         raise NotFound(f"no dataset {raw!r}: dataset ids are UUIDs")
     return ident
+
+
+async def record_deleted(conn: Any, request: Request, done: dict[str, Any]) -> None:
+    """The audit event of a dataset deleted (API and datasets page), with what still named it."""
+    await audit.record_request(conn, request, "dataset.deleted", done["id"], {
+        "filename": done["filename"], "used_by": sorted({u["kind"] for u in done["used_by"]})})
 
 
 def force(request: Request) -> bool:
@@ -42,7 +50,8 @@ async def delete_dataset(request: Request) -> Response:
     forced = force(request)
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
-        await dataset_catalog.delete(conn, workspace_of(request), dataset_id(request), force=forced)
+        done = await dataset_catalog.delete(conn, workspace_of(request), dataset_id(request), force=forced)
+        await record_deleted(conn, request, done)
     return Response(status_code=204)
 
 

@@ -15,7 +15,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from common import audit, report_datasets, report_templates, runs
+from common import audit, jobs, report_datasets, report_templates, runs
 from common.errors import PayloadTooLarge, ValidationError
 from common.runs import Upload
 from web import csrf
@@ -124,6 +124,26 @@ async def get_run(request: Request) -> JSONResponse:
     return JSONResponse(runs.to_json(row))
 
 
+async def cancel(conn: Any, request: Request, run_id: str) -> tuple[dict[str, Any], bool]:
+    """An editor's cancel of one run: its START_RUN job is cancelled (a running render is stopped by its
+    worker), audited as ``run.cancelled``; 409 when the run has finished. Returns the run and whether
+    the stop is still under way."""
+    from web.api_jobs import record_job_action
+
+    run = await runs.get(conn, workspace_of(request), run_id)
+    job = await jobs.cancel(conn, workspace_of(request), str(run["job_id"]))
+    await record_job_action(conn, request, "cancelled", job)
+    return await runs.get(conn, workspace_of(request), run_id), job["status"] == "IN_PROGRESS"
+
+
+async def cancel_run(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.rg
+    await csrf.check_api_action(request)
+    async with state.connection() as conn:
+        row, stopping = await cancel(conn, request, runs.run_id(request.path_params["run_id"]))
+    return JSONResponse(runs.to_json(row), status_code=202 if stopping else 200)
+
+
 async def list_runs(request: Request) -> JSONResponse:
     state: AppState = request.app.state.rg
     async with state.connection() as conn:
@@ -136,4 +156,5 @@ ROUTES = [
     Route("/api/runs", create_run, methods=["POST"], access=Access.EDITOR),
     Route("/api/runs", list_runs, methods=["GET"], access=Access.VIEWER),
     Route("/api/runs/{run_id}", get_run, methods=["GET"], access=Access.VIEWER),
+    Route("/api/runs/{run_id}/cancel", cancel_run, methods=["POST"], access=Access.EDITOR),
 ]

@@ -12,7 +12,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from common import runs, shares
+from common import audit, runs, shares
 from common.errors import ValidationError
 from web import csrf
 from web.permissions import Access, Route, user_of, workspace_of
@@ -48,6 +48,8 @@ async def create_share(request: Request) -> JSONResponse:
     days = shares.expires_days(await _body(request))
     async with _state(request).connection() as conn:
         token, row = await shares.create(conn, workspace_of(request), run_id, user_of(request), days)
+        await audit.record_request(conn, request, "share.created", str(row["id"]), {
+            "run_id": run_id, "expires_at": row["expires_at"].isoformat() if row["expires_at"] else None})
     out = {**shares.to_json(row), "path": shares.path(token), "url": base_url(request) + shares.path(token)}
     return JSONResponse(out, status_code=201, headers={"Location": f"/api/shares/{row['id']}",
                                                        "Cache-Control": "no-store"})
@@ -62,7 +64,8 @@ async def list_shares(request: Request) -> JSONResponse:
 
 async def revoke_share(request: Request) -> Response:
     async with _state(request).connection() as conn:
-        await shares.revoke(conn, workspace_of(request), request.path_params["share_id"])
+        row = await shares.revoke(conn, workspace_of(request), request.path_params["share_id"])
+        await audit.record_request(conn, request, "share.revoked", str(row["id"]), {"run_id": str(row["run_id"])})
     return Response(status_code=204)
 
 

@@ -2,7 +2,8 @@
 
 ``GET /api/tokens`` lists them (name, created, last used, expiry; never the secret, which is not stored),
 ``POST /api/tokens {"name", "expires_days"}`` makes one and answers the ``rg_`` token this once,
-``DELETE /api/tokens/{id}`` revokes one at once: the caller's own, or, for an admin, any of the workspace.
+``DELETE /api/tokens/{id}`` revokes one at once: the caller's own, or, for an admin, any of the workspace
+(a token revoked already answers 404, so each revocation is one audit event).
 """
 
 from __future__ import annotations

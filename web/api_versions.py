@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from common import report_templates, template_versions
+from common import audit, report_templates, template_versions
 from common.errors import NotFound
 from web import csrf
 from web.api_templates import template_id
 from web.permissions import Access, Route, user_of, workspace_of
 from web.state import AppState
+
+
+async def record_restored(conn: Any, request: Request, row: Mapping[str, Any], restored: int) -> None:
+    """The audit event of a restore (API and history pages)."""
+    await audit.record_request(conn, request, "template.restored", str(row["id"]),
+                               {"name": row["name"], "restored_from": restored, "version": row["version"]})
 
 
 def version_number(request: Request) -> int:
@@ -45,6 +54,7 @@ async def restore_version(request: Request) -> JSONResponse:
     async with state.connection() as conn:
         made = await template_versions.restore(conn, workspace_of(request), ident, number, user_of(request))
         row = await report_templates.get(conn, workspace_of(request), ident, made)
+        await record_restored(conn, request, row, number)
     return JSONResponse(template_versions.version_json(row), status_code=201,
                         headers={"Location": f"/api/templates/{ident}/versions/{made}"})
 

@@ -95,6 +95,12 @@ PATHS: dict[str, Any] = {
     "/api/runs/{run_id}": {"get": {"summary": "One run (status, progress, error with the template line)",
                                    "parameters": [_uuid_param("run_id")],
                                    "responses": {"200": _json(_RUN), **_errors(404)}}},
+    "/api/runs/{run_id}/cancel": {"post": {
+        "summary": "Cancel a queued or running run (editor): 200 cancelled, 202 its worker is stopping it, "
+                   "409 when it has finished",
+        "parameters": [_uuid_param("run_id")],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {"type": "object"}}}},
+        "responses": {"200": _json(_RUN), "202": _json(_RUN, "stopping"), **_errors(403, 404, 409)}}},
     "/api/runs/{run_id}/report": {"get": {
         "summary": "The report: html (inline), pdf, md, csv (downloads). A PDF not made yet: 202, ask again",
         "parameters": [_uuid_param("run_id"),

@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from common import dataset_catalog, report_datasets
 from common.errors import NotFound
 from web import csrf
-from web.api_datasets import dataset_id
+from web.api_datasets import dataset_id, record_deleted
 from web.page_render import page
 from web.permissions import Access, Route, may, workspace_of
 from web.state import AppState
@@ -43,6 +43,7 @@ async def delete(request: Request) -> Response:
         if dataset_catalog.blocking(uses) and not confirmed:
             return await page(request, "dataset_delete.html", {"dataset": described[ident], "uses": uses})
         done = await dataset_catalog.delete(conn, workspace_of(request), ident, force=True)
+        await record_deleted(conn, request, done)
     return RedirectResponse(f"/datasets?deleted={quote(done['filename'])}", status_code=303)
 
 

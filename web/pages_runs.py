@@ -8,11 +8,12 @@ just that HTML so the page can insert it when the run completes, without a reloa
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from common import report_datasets, runs
 from common.errors import Conflict
 from common.sql import query
+from web import api_runs, csrf
 from web.page_render import page
 from web.permissions import Access, Route, may, workspace_of
 from web.state import AppState
@@ -31,7 +32,19 @@ async def run_page(request: Request) -> Response:
         failures = await cur.fetchall()
     return await page(request, "run.html", {"run": run, "report_html": report and report["report_html"],
                                             "files": files, "export_failures": failures,
-                                            "can_share": may(request, Access.EDITOR)})
+                                            "can_share": may(request, Access.EDITOR),
+                                            "can_cancel": may(request, Access.EDITOR)})
+
+
+async def cancel_page_action(request: Request) -> Response:
+    """The run page's Cancel button (the same operation as ``POST /api/runs/{id}/cancel``)."""
+    state: AppState = request.app.state.rg
+    form = await request.form(max_files=0, max_fields=4)
+    await csrf.check_form(request, form.get(csrf.FIELD))
+    ident = runs.run_id(request.path_params["run_id"])
+    async with state.connection() as conn:
+        await api_runs.cancel(conn, request, ident)
+    return RedirectResponse(f"/runs/{ident}", status_code=303)
 
 
 async def fragment(request: Request) -> Response:
@@ -47,4 +60,5 @@ async def fragment(request: Request) -> Response:
 ROUTES = [
     Route("/runs/{run_id}", run_page, methods=["GET"], access=Access.VIEWER),
     Route("/runs/{run_id}/fragment", fragment, methods=["GET"], access=Access.VIEWER),
+    Route("/runs/{run_id}/cancel", cancel_page_action, methods=["POST"], access=Access.EDITOR),
 ]

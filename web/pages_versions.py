@@ -18,7 +18,7 @@ from common import report_templates, template_diff, template_versions
 from common.errors import Conflict, ValidationError
 from web import csrf
 from web.api_templates import template_id
-from web.api_versions import version_number
+from web.api_versions import record_restored, version_number
 from web.page_render import page
 from web.permissions import Access, Route, may, user_of, workspace_of
 from web.state import AppState
@@ -83,7 +83,9 @@ async def restore(request: Request) -> Response:
     ident, number = template_id(request), version_number(request)
     async with state.connection() as conn:
         with contextlib.suppress(Conflict):  # it is the current version already (a second click)
-            await template_versions.restore(conn, workspace_of(request), ident, number, user_of(request))
+            made = await template_versions.restore(conn, workspace_of(request), ident, number, user_of(request))
+            await record_restored(conn, request, await report_templates.get(conn, workspace_of(request), ident, made),
+                                  number)
     return RedirectResponse(f"/templates/{ident}", status_code=303)
 
 

@@ -33,26 +33,37 @@ WHERE id = %(id)s AND workspace_id = %(workspace_id)s;
 
 -- dataset_usage --
 -- Where the datasets %(ids)s (canonical UUID text) are used: as a live template's sample, in a schedule's
--- parameters, in runs' parameters (one row per dataset: how many runs, and the latest). Datasets are
--- named by id as JSON string values of those objects.
+-- parameters (datasets are named by id as JSON string values there), and by runs (run_datasets: one row per
+-- dataset with how many runs and the latest, each an index range of run_datasets_dataset_idx).
+WITH wanted AS (SELECT DISTINCT unnest(%(ids)s::text[]) AS id)
 SELECT s.value AS dataset_id, 'template' AS kind, t.id AS ref_id, t.name AS label, s.key AS parameter,
        NULL::text AS detail, 1 AS uses
 FROM templates t CROSS JOIN LATERAL jsonb_each_text(t.sample_datasets) s
-WHERE t.workspace_id = %(workspace_id)s AND t.archived_at IS NULL AND s.value = ANY(%(ids)s::text[])
+JOIN wanted w ON w.id = s.value
+WHERE t.workspace_id = %(workspace_id)s AND t.archived_at IS NULL
 UNION ALL
 SELECT p.value, 'schedule', sc.id, t.name, p.key,
        sc.cron || ' ' || sc.timezone || CASE WHEN sc.enabled THEN '' ELSE ' (paused)' END, 1
 FROM schedules sc
 JOIN templates t ON t.id = sc.template_id
 CROSS JOIN LATERAL jsonb_each_text(sc.parameters) p
-WHERE sc.workspace_id = %(workspace_id)s AND p.value = ANY(%(ids)s::text[])
+JOIN wanted w ON w.id = p.value
+WHERE sc.workspace_id = %(workspace_id)s
 UNION ALL
-SELECT p.value, 'run', (array_agg(r.id ORDER BY r.created_at DESC, r.id DESC))[1], NULL, NULL, NULL,
-       count(*)::integer
-FROM runs r CROSS JOIN LATERAL jsonb_each_text(r.parameters) p
-WHERE r.workspace_id = %(workspace_id)s AND p.value = ANY(%(ids)s::text[])
-GROUP BY p.value
+SELECT w.id, 'run', latest.run_id, NULL, NULL, NULL, counted.runs
+FROM wanted w
+CROSS JOIN LATERAL (SELECT rd.run_id FROM run_datasets rd
+                    WHERE rd.dataset_id = w.id::uuid AND rd.workspace_id = %(workspace_id)s
+                    ORDER BY rd.created_at DESC, rd.run_id DESC LIMIT 1) latest
+CROSS JOIN LATERAL (SELECT count(*)::integer AS runs FROM run_datasets rd
+                    WHERE rd.dataset_id = w.id::uuid AND rd.workspace_id = %(workspace_id)s) counted
 ORDER BY 1, 2, 4;
+
+-- run_datasets_insert --
+-- The datasets a new run names (in the run's transaction).
+INSERT INTO run_datasets (run_id, dataset_id, workspace_id)
+SELECT %(run_id)s, d, %(workspace_id)s FROM unnest(%(dataset_ids)s::uuid[]) AS d
+ON CONFLICT DO NOTHING;
 
 -- dataset_delete --
 -- Delete an upload and, in the same statement, take it out of templates' samples (the run form would
@@ -68,5 +79,7 @@ WITH gone AS (
     WHERE t.workspace_id = %(workspace_id)s AND EXISTS (SELECT 1 FROM gone)
       AND EXISTS (SELECT 1 FROM jsonb_each_text(t.sample_datasets) e WHERE e.value = %(id)s::text)
     RETURNING t.id
+), unlinked AS (
+    DELETE FROM run_datasets WHERE dataset_id = (SELECT id FROM gone) AND workspace_id = %(workspace_id)s
 )
 SELECT g.id, g.filename, (SELECT count(*) FROM unsampled)::integer AS templates_unsampled FROM gone g;

@@ -56,8 +56,9 @@ ORDER BY created_at DESC
 LIMIT 500;
 
 -- token_revoke_in_workspace --
--- Revoke one token of this workspace: the caller's own (user_id given) or any (an admin: user_id NULL).
-UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now())
-WHERE id = %(id)s AND workspace_id = %(workspace_id)s
+-- Revoke one live token of this workspace: the caller's own (user_id given) or any (an admin: user_id
+-- NULL). A token revoked already matches nothing (404), so the audit log gets one token.revoked per token.
+UPDATE api_tokens SET revoked_at = now()
+WHERE id = %(id)s AND workspace_id = %(workspace_id)s AND revoked_at IS NULL
   AND (%(user_id)s::uuid IS NULL OR user_id = %(user_id)s::uuid)
 RETURNING id, name, user_id, revoked_at;

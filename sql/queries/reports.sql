@@ -201,11 +201,14 @@ LIMIT 1;
 -- %(cap)s + 1 rows (River UI's "10,000+"): exact up to the cap, "more than the cap" above it. One branch
 -- per status, each a range of jobs_workspace_status_idx that stops at the cap: counting every row was
 -- 130 ms at 200,000 queued jobs and grows with the backlog (docs/benchmarks.md).
+-- The ORDER BY is the index's own: without it a generic plan (LIMIT unknown) chose a sequential scan.
 SELECT 'QUEUED' AS status, count(*) AS n
-FROM (SELECT 1 FROM jobs WHERE workspace_id = %(workspace_id)s AND status = 'QUEUED' LIMIT %(cap)s + 1) AS q
+FROM (SELECT 1 FROM jobs WHERE workspace_id = %(workspace_id)s AND status = 'QUEUED'
+      ORDER BY created_at DESC, id DESC LIMIT %(cap)s + 1) AS q
 UNION ALL
 SELECT 'IN_PROGRESS', count(*)
-FROM (SELECT 1 FROM jobs WHERE workspace_id = %(workspace_id)s AND status = 'IN_PROGRESS' LIMIT %(cap)s + 1) AS r;
+FROM (SELECT 1 FROM jobs WHERE workspace_id = %(workspace_id)s AND status = 'IN_PROGRESS'
+      ORDER BY created_at DESC, id DESC LIMIT %(cap)s + 1) AS r;
 
 -- run_export_failure_upsert --
 -- An export refused by its limits (deterministic for the run): remembered so that nobody re-queues it.

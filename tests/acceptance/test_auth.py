@@ -10,7 +10,7 @@ import pytest
 
 from common import accounts, db
 from tests.support.accounts import api_token
-from tests.support.databases import WORKSPACE
+from tests.support.databases import WORKSPACE, connect
 from tests.support.processes import Service
 
 
@@ -163,3 +163,26 @@ def test_every_route_of_the_table_turns_away_a_request_without_credentials(
                 assert answer.headers["location"].startswith("/login?next=")
             checked += 1
     assert checked > 30
+
+
+def test_an_editor_cancels_a_run_and_a_viewer_cannot(app_and_tokens: tuple[httpx.Client, dict[str, str]],
+                                                     database_url: str) -> None:
+    """DESIGN.md: editors start and cancel runs (without the operators' raw job actions)."""
+    client, tokens = app_and_tokens
+    editor, viewer, theirs = (auth(tokens["editor@a.test"]), auth(tokens["viewer@a.test"]),
+                              auth(tokens["admin@b.test"]))
+    template = client.post("/api/templates", headers=editor, json={"name": "C", "body": "# hello"}).json()
+    run_id = client.post("/api/runs", headers=editor, json={"template_id": template["id"],
+                                                            "parameters": {}}).json()["id"]
+    assert client.post(f"/api/runs/{run_id}/cancel", headers=viewer, json={}).status_code == 403
+    assert client.post(f"/api/runs/{run_id}/cancel", headers=theirs, json={}).status_code == 404
+    assert client.get(f"/api/runs/{run_id}", headers=editor).json()["status"] == "QUEUED", "no worker runs here"
+    cancelled = client.post(f"/api/runs/{run_id}/cancel", headers=editor, json={})
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED", cancelled.text
+    again = client.post(f"/api/runs/{run_id}/cancel", headers=editor, json={})
+    assert again.status_code == 409
+    with connect(database_url) as conn:
+        actions = [r["action"] for r in conn.execute(
+            "SELECT action FROM audit_events WHERE target = %s OR detail->>'run_id' = %s ORDER BY id",
+            (run_id, run_id)).fetchall()]
+    assert actions == ["run.started", "job.cancelled", "run.cancelled"], actions

@@ -116,6 +116,7 @@ def test_newcomer_writes_a_template_runs_it_and_downloads_the_pdf(database_url: 
     page.evaluate("body => { const v = window.reportgenEditor;"
                   " v.dispatch({changes: {from: 0, to: v.state.doc.length, insert: body}}); }", BODY)
     assert page.input_value("#body") == BODY
+    page.click("#parameters-json summary")  # the JSON view of the parameter builder
     page.fill("#parameters", PARAMETERS)
     page.click("button[value=save]")
     page.click("text=Run this template")

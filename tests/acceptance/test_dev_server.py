@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from common.embedded_pg import CONNECTION_FILE
+from tests.acceptance.test_browser import browser  # noqa: F401  (the fixture: chromium or a skip)
 from tests.support.processes import ROOT, free_port, wait_for
 
 
@@ -53,17 +54,17 @@ def _sign_in_with_the_printed_link(port: int, log: Path) -> None:
     """The newcomer's first step: the console's one-time link, a password, and the dashboard."""
     links = LINK.findall(log.read_text())
     assert len(links) == 1, f"one sign-in link on the console: {log.read_text()[-2000:]}"
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as browser:
-        assert browser.get("/").status_code == 303, "nobody is signed in yet"
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        assert client.get("/").status_code == 303, "nobody is signed in yet"
         path = links[0].split(str(port), 1)[1]
-        page = browser.get(path)
+        page = client.get(path)
         assert page.status_code == 200 and "admin@localhost" in page.text
         token = FORM_TOKEN.search(page.text)
         assert token is not None
-        done = browser.post(path, data={"csrf_token": token.group(1), "password": "local admin pw",
+        done = client.post(path, data={"csrf_token": token.group(1), "password": "local admin pw",
                                         "password_repeat": "local admin pw"})
         assert done.status_code == 303
-        assert browser.get("/jobs").status_code == 200, "the local admin sees the operators' page"
+        assert client.get("/jobs").status_code == 200, "the local admin sees the operators' page"
 
 
 def _postgres_pid(data_dir: Path) -> int:
@@ -111,6 +112,48 @@ def test_dev_server_lifecycle(tmp_path):
         assert len(LINK.findall(log.read_text())) == 1, "once someone can sign in, no new link is printed"
         shown = json.loads(_cli(data_dir, "jobs", "show", long_job["id"]).stdout)
         assert shown["status"] in ("QUEUED", "IN_PROGRESS") and shown["attempts"] <= 1
+    finally:
+        os.killpg(server.pid, signal.SIGINT)
+        server.wait(30)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_the_newcomer_follows_the_printed_link_runs_an_example_and_shares_it(tmp_path, browser):  # noqa: F811
+    """DESIGN.md's first start: `make run`, the console's link, a password, an example run, a share link
+    that a browser without any session opens."""
+    data_dir, log = Path(tempfile.mkdtemp(prefix="rg-dev-")), tmp_path / "serve.log"
+    port = free_port()
+    server = _serve(data_dir, port, log)
+    try:
+        wait_for(lambda: _up(port, server, log), timeout=60, message=f"serve --dev ready; log: {log}")
+        link = wait_for(lambda: LINK.findall(log.read_text()), timeout=10, message="the sign-in link")[0]
+        context = browser.new_context()
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(link)
+        page.fill("#password", "local admin pw")
+        page.fill("#password_repeat", "local admin pw")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"http://127.0.0.1:{port}/")
+        page.click("a[aria-label='Run Monthly sales summary']")
+        page.click("#run-button")
+        page.wait_for_selector("#run[data-report=shown] #report svg", timeout=60_000)
+        page.click("#share-button")
+        page.wait_for_selector("#share-url", state="visible")
+        shared = page.input_value("#share-url")
+        assert shared.startswith(f"http://127.0.0.1:{port}/s/")
+        context.close()
+
+        stranger = browser.new_context()  # no session, no cookies
+        view = stranger.new_page()
+        view.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        answer = view.goto(shared)
+        assert answer is not None and answer.status == 200
+        assert view.locator("#report svg").count() == 1
+        assert view.locator("a[href^='/templates'], a[href^='/runs'], a[href='/jobs']").count() == 0
+        stranger.close()
+        assert not errors, errors
     finally:
         os.killpg(server.pid, signal.SIGINT)
         server.wait(30)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from common import accounts, db, sessions
-from tests.support.accounts import api_token
+from tests.support.accounts import api_token, sign_in_browser
 from tests.support.databases import WORKSPACE, connect
 from tests.support.processes import Service
 from tests.support.receivers import smtp_server
@@ -209,6 +210,7 @@ def test_my_tokens_never_show_the_secret_and_revoking_one_works_at_once(web: Ser
         with web.client(token=secret) as laptop:
             assert laptop.get("/api/templates").status_code == 200
             assert viewer.delete(f"/api/tokens/{names['laptop']['id']}").status_code == 204
+            assert viewer.delete(f"/api/tokens/{names['laptop']['id']}").status_code == 404, "revoked already"
             answer = laptop.get("/api/templates")
             assert answer.status_code == 401 and answer.json()["error"]["code"] == "unauthenticated"
         assert "laptop" not in viewer.get("/api/tokens").text
@@ -348,3 +350,73 @@ def test_with_smtp_the_invite_link_is_also_e_mailed(database_url: str, services:
     [message] = messages
     assert message["To"] == "mailed@example.test" and message["From"] == "reports@example.com"
     assert body["link"] in message.get_body(("plain",)).get_content()
+
+
+def test_a_schedules_run_now_is_a_run_started_from_the_api_and_the_page(web: Service, admin: httpx.Client) -> None:
+    template = admin.post("/api/templates", json={"name": "Nightly", "body": "# night"}).json()["id"]
+    schedule = admin.post("/api/schedules", json={"template_id": template, "cron": "@daily", "timezone": "UTC",
+                                                  "emails": ["a@example.com"], "enabled": False}).json()
+    fired = admin.post(f"/api/schedules/{schedule['id']}/run-now")
+    assert fired.status_code == 202, fired.text
+    with web.session_client() as browser:
+        token = csrf_of(browser.get(f"/schedules/{schedule['id']}").text)
+        assert browser.post(f"/schedules/{schedule['id']}/run-now", data={"csrf_token": token}).status_code == 303
+    started = [e for e in reversed(events(admin)) if e["action"] == "run.started"]
+    assert len(started) == 2 and started[0]["target"] == fired.json()["run_id"]
+    assert all(e["detail"] == {"template_id": template, "schedule_id": schedule["id"]} for e in started)
+
+
+@pytest.fixture
+def chromium() -> Iterator[Any]:
+    """Chromium as tests/acceptance/test_browser.py launches it (mandatory in CI, else skipped there too)."""
+    from tests.acceptance import test_browser as browsers
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        problem: str | None = f"playwright is not installed ({exc})"
+    else:
+        problem = None if browsers.CHROMIUM.exists() else f"{browsers.CHROMIUM} is missing"
+    if problem:
+        if browsers.browser_required():
+            pytest.fail(f"the browser test is mandatory here (CI / REPORTGEN_REQUIRE_BROWSER): {problem}")
+        pytest.skip(problem)
+    with sync_playwright() as playwright:
+        instance = browsers.launch(playwright)
+        yield instance
+        instance.close()
+
+
+def test_in_a_browser_an_admin_invites_and_the_newcomer_follows_the_link(
+        database_url: str, services: Callable[..., Service], chromium: Any) -> None:
+    web = services("web", database_url)
+    admin_context = chromium.new_context()
+    sign_in_browser(admin_context, web.base_url, database_url, role="admin")
+    page = admin_context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.goto(f"{web.base_url}/members")
+    page.fill("input[name=email]", "newbie@example.test")
+    page.select_option(".invite-form select[name=role]", "editor")
+    page.click("button:text('Invite')")
+    link = page.input_value("#invite-link")
+    assert "/invite/" in link and "newbie@example.test" in page.inner_text("table.members")
+    page.click("nav >> text=Audit")
+    assert "member.added" in page.inner_text("table.audit")
+    page.click("nav >> text=My tokens")
+    page.fill("input[name=name]", "from chromium")
+    page.click("button:text('Create token')")
+    assert page.input_value("#new-token").startswith("rg_")
+    assert not errors, errors
+    admin_context.close()
+
+    newcomer = chromium.new_context()
+    page = newcomer.new_page()
+    page.goto(web.base_url + "/invite/" + link.rsplit("/invite/", 1)[1])
+    page.fill("#password", PASSWORD)
+    page.fill("#password_repeat", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{web.base_url}/")
+    nav = page.inner_text("nav")
+    assert "My tokens" in nav and "Members" not in nav, "an editor sees no admin pages"
+    newcomer.close()

@@ -270,6 +270,16 @@ def test_share_link_lifecycle(system: Service, database_url: str) -> None:
         assert anonymous.get("/s/" + "A" * 43).status_code == 404
         assert anonymous.get("/s/short").status_code == 404
         assert [s["active"] for s in viewer.get(f"/api/runs/{run_id}/shares").json()["shares"]] == [False, False]
+        with connect(database_url) as conn:
+            events = conn.execute("SELECT action, target, detail FROM audit_events WHERE action LIKE 'share.%' "
+                                  "ORDER BY id").fetchall()
+        assert [(e["action"], e["target"]) for e in events] == [
+            ("share.created", share["id"]), ("share.created", later["id"]), ("share.revoked", share["id"])]
+        assert all(e["detail"]["run_id"] == run_id for e in events)
+
+        # The Share button is on the run page for editors only.
+        assert 'id="share-button"' in editor.get(f"/runs/{run_id}").text
+        assert 'id="share-button"' not in viewer.get(f"/runs/{run_id}").text
 
 
 def test_another_workspaces_run_and_links_are_404(system: Service, database_url: str) -> None:

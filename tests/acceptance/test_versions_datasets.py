@@ -137,6 +137,9 @@ def test_restore_makes_a_new_version_and_leaves_the_old_one_unchanged(api: httpx
     again = api.post(f"/api/templates/{ident}/versions/3/restore", json={})
     assert again.status_code == 409  # it is the current version: nothing to restore
     assert api.post(f"/api/templates/{ident}/versions/9/restore", json={}).status_code == 404
+    events = [e for e in api.get("/api/audit").json()["events"] if e["action"] == "template.restored"]
+    assert [(e["target"], e["actor_email"], e["detail"]["restored_from"], e["detail"]["version"])
+            for e in events] == [(ident, "editor@tests.invalid", 1, 3)]  # the refused ones left no event
 
 
 def test_runs_carry_and_link_the_version_they_used(api: httpx.Client) -> None:
@@ -205,6 +208,9 @@ def test_datasets_list_shape_and_uses_and_a_used_one_needs_force(api: httpx.Clie
     assert api.get(f"/api/templates/{ident}").json()["sample_datasets"] == {}  # out of the samples too
     assert {sample, loose} & {d["id"] for d in api.get("/api/datasets").json()["datasets"]} == set()
     assert api.delete(f"/api/datasets/{sample}").status_code == 404
+    events = [e for e in api.get("/api/audit").json()["events"] if e["action"] == "dataset.deleted"]
+    assert [(e["target"], e["detail"]["filename"], e["detail"]["used_by"]) for e in events] == [
+        (sample, "sample.csv", ["template"]), (loose, "loose.csv", ["run"])]  # newest first
 
 
 def test_a_schedule_using_a_dataset_makes_the_page_ask_before_deleting(api: httpx.Client, web: Service,

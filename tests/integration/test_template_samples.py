@@ -28,7 +28,7 @@ def test_samples_are_kept_for_dataset_parameters_only_and_must_exist_in_the_work
         new = TemplateInput.from_json({"name": "samples", "body": "{{ sales | count }}", "parameters": PARAMETERS})
         ident = await report_templates.create(conn, WORKSPACE, new)
         assert ident is not None
-        dataset = await report_datasets.insert(conn, WORKSPACE, "s.csv", b"a,b\n1,2\n")
+        dataset = await report_datasets.insert(conn, WORKSPACE, "s.csv", b"a,b\n1,2\n", quotas=None)
         kept = await report_templates.check_samples(conn, WORKSPACE, new.parameters, {
             "sales": str(dataset["id"]), "title": str(dataset["id"]), "gone": str(dataset["id"])})
         await report_templates.set_samples(conn, WORKSPACE, ident, kept)

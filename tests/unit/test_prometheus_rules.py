@@ -53,8 +53,7 @@ def test_config_passes_promtool_check_with_its_rule_files(promtool: str, tmp_pat
         shutil.copy(PROMETHEUS / name, tmp_path / name)
     config = tmp_path / "prometheus.yml"
     config.write_text(config.read_text().replace("/etc/prometheus/", f"{tmp_path}/"))
-    for token in ("cloudrun-id-token", "cloudrun-id-token-worker"):
-        (tmp_path / token).write_text("token\n")
+    (tmp_path / "reportgen-metrics-token").write_text("token\n")
     result = _run(promtool, "check", "config", "prometheus.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 2 rule files found" in result.stdout

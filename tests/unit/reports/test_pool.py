@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from common.reports import sandbox
+from common.reports import child, sandbox
 from common.reports.errors import RenderError
 from common.reports.pool import ChildPool
 from common.reports.sandbox import RenderLimits, render_report, render_report_async
@@ -161,3 +161,24 @@ def test_web_and_worker_in_one_process_share_one_pool() -> None:
     sandbox.close_render_pool()
     assert sandbox.RENDER_POOL.current is None and not any(_alive(pid) for pid in pids)
     assert sandbox.open_render_pool(0) is None
+
+
+def _render_with(pool: ChildPool) -> None:
+    proc = pool.take()
+    assert proc is not None, "no warm child"
+    done = child.communicate(proc, sandbox._payload("# x", {}, LIMITS), LIMITS.wall_seconds)
+    pool.release()
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_replacement_waits_while_a_spare_is_ready_but_not_when_none_is() -> None:
+    pool = ChildPool(sandbox.MODULE, sandbox.child_args(LIMITS), 2, respawn_delay_seconds=120).start()
+    try:
+        assert pool.wait_idle(2, START_SECONDS)
+        _render_with(pool)  # a spare is left: its replacement is held back (120 s here)
+        assert pool.started_total == 2 and len(pool.idle_pids()) == 1
+        _render_with(pool)  # no spare left: a replacement starts at once, long before the 120 s
+        assert pool.wait_idle(1, START_SECONDS), "the pool did not refill when it had no spare"
+        assert pool.started_total >= 3
+    finally:
+        pool.close()

@@ -1,6 +1,6 @@
 // Parameter builder: one small form per parameter, over the JSON textarea (which stays the form's field).
 // The builder writes the textarea on every edit; an edit of the textarea (the JSON view) rebuilds the
-// forms, so the two never disagree. The rules live on the server only: every change is sent to
+// forms, so the two never disagree. The preview (onChange) follows once the server accepted the list. The rules live on the server only: every change is sent to
 // POST /api/templates/parameters/check (the check a save runs) and its per-field messages are shown
 // beside the fields. Here there are only the conversions a form needs (text → number, lines → list).
 const TYPES = [["text", "Text"], ["number", "Number"], ["date", "Date"], ["choice", "Choice"],
@@ -84,6 +84,7 @@ export function mountBuilder(textarea, onChange, data) {
   if (jsonView) jsonView.open = false;
 
   let cards = [];
+  let accepted = true; // the list as the page came (saved, so valid); false while a check is due or failed
   let checkTimer = null;
   let checkSequence = 0;
 
@@ -101,16 +102,16 @@ export function mountBuilder(textarea, onChange, data) {
     data.parameters = cards.map((c) => c.raw.name.trim()).filter((n) => n);  // offered for completion
   }
 
-  // After any edit in the builder: write the JSON view, check, preview.
+  // After any edit in the builder: write the JSON view, then check; a list the server accepts is previewed.
   function written() {
     textarea.value = JSON.stringify(cards.map(toDeclaration), null, 2);
     syncSamples();
     scheduleCheck();
-    onChange();
   }
 
   // Every change invalidates answers still on their way; data-pending marks the page as not yet checked.
   function scheduleCheck() {
+    accepted = false;
     const mine = ++checkSequence;
     root.dataset.pending = "true";
     clearTimeout(checkTimer);
@@ -119,7 +120,11 @@ export function mountBuilder(textarea, onChange, data) {
 
   async function check(mine) {
     const decls = readJson();
-    if (decls === null) { showErrors({ parameters: "Not a valid JSON list of parameter objects." }); return; }
+    if (decls === null) {
+      showErrors({ parameters: "Not a valid JSON list of parameter objects." });
+      waiting();
+      return;
+    }
     let answer;
     try {
       const response = await fetch("/api/templates/parameters/check", {
@@ -130,7 +135,15 @@ export function mountBuilder(textarea, onChange, data) {
     } catch (e) {
       answer = { errors: { parameters: "The parameters could not be checked (is the server reachable?)." } };
     }
-    if (mine === checkSequence) showErrors(answer.errors || {});
+    if (mine !== checkSequence) return; // a newer change is on its way
+    showErrors(answer.errors || {});
+    accepted = answer.valid === true;
+    if (accepted) onChange(); else waiting();
+  }
+
+  function waiting() {
+    const status = document.getElementById("preview-status");
+    if (status) status.textContent = "The preview waits until the parameters are valid.";
   }
 
   function showErrors(errors) {
@@ -216,10 +229,10 @@ export function mountBuilder(textarea, onChange, data) {
       state.textContent = "Uploading " + file.name + "…";
       const upload = new FormData();
       upload.append("file", file);
-      if (csrf) upload.append("csrf_token", csrf.value);
       try {
+        // The page's own CSRF token, as the header a multipart API call needs (checked before parsing).
         const response = await fetch("/api/datasets", { method: "POST", body: upload, credentials: "same-origin",
-          headers: { "Accept": "application/json" } });
+          headers: { "Accept": "application/json", "X-CSRF-Token": csrf ? csrf.value : "" } });
         const answer = await response.json();
         if (!response.ok) throw new Error((answer.error && answer.error.message) || "upload failed");
         card.sample = { id: answer.id, filename: answer.filename };
@@ -341,5 +354,7 @@ export function mountBuilder(textarea, onChange, data) {
   textarea.addEventListener("input", () => { rebuild(); scheduleCheck(); });
   rebuild();
   samplesField.value = JSON.stringify(data.samples);
-  return { rebuild, check: scheduleCheck };
+  if (errorList && errorList.children.length) scheduleCheck(); // sent back refused: mark the fields
+  // The editor asks before each preview: a body edit while the list is being built must not send it.
+  return { accepted: () => accepted, waiting };
 }

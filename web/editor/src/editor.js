@@ -114,7 +114,9 @@ function setup() {
     view.dispatch(setDiagnostics(view.state, diagnostics));
     status.textContent = "The preview failed" + (where ? " " + where : "") + ": " + error.message;
   }
+  let builder = null;
   async function refresh() {
+    if (builder && !builder.accepted()) { builder.waiting(); return; } // it calls back once they are
     const decls = parameters();
     if (decls === null) { status.textContent = "The parameters are not valid JSON; the preview waits."; return; }
     const mine = ++sequence;
@@ -159,8 +161,10 @@ function setup() {
       view.focus();
     });
   });
-  if (params) params.addEventListener("input", schedule);
-  mountBuilder(params, schedule, data);
+  // With the builder, the preview follows a parameter change once the server's check accepted it (an
+  // invalid list would only earn a 422); without it (no #builder), every edit of the JSON refreshes.
+  builder = mountBuilder(params, schedule, data);
+  if (params && !builder) params.addEventListener("input", schedule);
   window.reportgenEditor = view;
   refresh();
 }
