@@ -45,7 +45,7 @@ class RenderLimits:
     wall_seconds: float = 15.0
     cpu_seconds: float = 10.0
     # RENDER_MEMORY_MB; sizing: common/memory_budget.py. The largest report the output cap allows needs
-    # most: a 60,000-row table peaks at 382 MB (RSS) and fails under 448 MiB of address space.
+    # most: a 60,000-row table peaks at 382 MB (RSS) and needs 416 MiB of address space (bench.render_memory).
     memory_bytes: int = 512 * 1024 * 1024
     output_chars: int = 2_000_000
     template_chars: int = 200_000
