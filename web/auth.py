@@ -13,7 +13,6 @@ the ``rg_session`` cookie of a signed-in browser (common/sessions.py). The princ
 from __future__ import annotations
 
 import functools
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from common import accounts, sessions
+from common.health import metrics_token_ok
 from web.errors import error_response
 from web.permissions import Access, role_allows
 
@@ -50,8 +50,7 @@ async def check(request: Request, access: Access) -> Response | None:
         return None
     token = bearer(request)
     if access == Access.METRICS:
-        expected = settings.metrics_token
-        if expected is None or (token is not None and hmac.compare_digest(token.encode(), expected.encode())):
+        if metrics_token_ok(request.headers.get("authorization", ""), settings.metrics_token):
             return None
         return _unauthenticated(request, "/metrics needs the bearer token METRICS_TOKEN")
     cookie = request.cookies.get(sessions.COOKIE)

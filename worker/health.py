@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from common import db
 from common.errors import DatabaseUnavailable
-from common.health import readiness
+from common.health import metrics_refused, metrics_token_ok, readiness
 from common.queue_stats import read_snapshot
 from worker.runner import Worker
 
@@ -27,7 +27,12 @@ def build_health_app(worker: Worker) -> Starlette:
         body["listener"] = "up" if worker.listener.connected else "down"
         return JSONResponse(body, status_code=200 if ok else 503)
 
+    # Behind the supervisor's unix socket only the parent scrapes; on a TCP port METRICS_TOKEN holds.
+    token = None if worker.settings.health_socket else worker.settings.metrics_token
+
     async def metrics(request: Request) -> Response:
+        if not metrics_token_ok(request.headers.get("authorization", ""), token):
+            return metrics_refused()
         snapshot = None
         try:
             async with db.translate_errors_async(), worker.pool.connection(timeout=2.0) as conn:

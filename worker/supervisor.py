@@ -34,6 +34,7 @@ from starlette.routing import Route
 
 from common import backoff
 from common.config import Settings
+from common.health import metrics_refused, metrics_token_ok
 from common.http_server import make_server, serve
 from common.process_guard import secret_environment
 from common.runtime import install_stop_signals
@@ -186,6 +187,8 @@ class Supervisor:
             return JSONResponse(body, status_code=200 if all(ready) else 503)
 
         async def metrics(request: Request) -> Response:
+            if not metrics_token_ok(request.headers.get("authorization", ""), self.settings.metrics_token):
+                return metrics_refused()
             await asyncio.gather(*(self._scrape(c) for c in self.children))
             up = GaugeMetricFamily("reportgen_worker_processes", "Worker processes running under this parent")
             up.add_metric([], sum(c.alive for c in self.children))

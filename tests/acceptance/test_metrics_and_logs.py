@@ -106,3 +106,20 @@ def test_a_backlog_past_the_count_cap_is_shown_as_more_than_the_cap(database_url
         with connect(database_url) as conn:
             conn.execute("DELETE FROM jobs WHERE type = 'PING'")
         assert '<span class="big">3</span> jobs queued' in client.get("/").text
+
+
+def test_metrics_token_guards_every_metrics_port(database_url, services):
+    """METRICS_TOKEN holds on the worker's port, the supervisor's (WORKER_PROCESSES=2) and the web's."""
+    ports = [services("worker", database_url, METRICS_TOKEN="m-secret"),
+             services("worker", database_url, METRICS_TOKEN="m-secret", WORKER_PROCESSES="2"),
+             services("web", database_url, METRICS_TOKEN="m-secret")]
+    for service in ports:
+        wait_for(service.ready, timeout=30, message=f"{service.module} ready")
+        url = f"{service.base_url}/metrics"
+        assert httpx.get(url, timeout=5).status_code == 401
+        assert httpx.get(url, timeout=5, headers={"Authorization": "Bearer m-wrong"}).status_code == 401
+        answer = httpx.get(url, timeout=5, headers={"Authorization": "Bearer m-secret"})
+        assert answer.status_code == 200 and "reportgen_" in answer.text, (service.module, answer.text[:200])
+    # The supervisor's children answer it over their unix sockets without the token: the merge has them.
+    merged = httpx.get(f"{ports[1].base_url}/metrics", timeout=5, headers={"Authorization": "Bearer m-secret"})
+    assert 'reportgen_worker_processes 2.0' in merged.text
