@@ -69,16 +69,22 @@ class Forbidden(AppError):
     code = "forbidden"
 
 
-class QuotaExceeded(AppError):
-    """A workspace (or user) is at one of its quotas (common/quotas.py): 429 with ``Retry-After`` and
-    ``details`` naming the limit (``limit``, its ``setting``, ``max``, ``current``)."""
+class RetryLater(AppError):
+    """429 with ``Retry-After``: the one shape of every quota, rate limit and throttle (DESIGN.md)."""
 
     status = 429
-    code = "quota_exceeded"
+    code = "rate_limited"
 
     def __init__(self, message: str, *, retry_after: int, details: object = None) -> None:
         super().__init__(message, details=details)
         self.retry_after = max(1, int(retry_after))
+
+
+class QuotaExceeded(RetryLater):
+    """A workspace (or user) is at one of its quotas (common/quotas.py); ``details`` name the limit
+    (``limit``, its ``setting``, ``max``, ``current``)."""
+
+    code = "quota_exceeded"
 
 
 class QueueError(ReportGenError):

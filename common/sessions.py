@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,9 +76,10 @@ async def revoke_others(conn: AsyncConnection, user_id: str, keep_session_id: st
 async def switch_workspace(conn: AsyncConnection, session_id: str, workspace_id: str) -> None:
     """Make the session act in another of the user's workspaces; NotFound when not a member (404)."""
     try:
-        cur = await conn.execute(query("session_switch_workspace"), {"id": session_id, "workspace_id": workspace_id})
-    except Exception as exc:  # a malformed id
-        raise NotFound("no such workspace") from exc
+        workspace_id = str(uuid.UUID(workspace_id))
+    except ValueError:
+        raise NotFound("no such workspace") from None
+    cur = await conn.execute(query("session_switch_workspace"), {"id": session_id, "workspace_id": workspace_id})
     if await cur.fetchone() is None:
         raise NotFound("no such workspace")
 

@@ -16,7 +16,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from common.accounts import hash_password, verify_password
-from common.errors import AppError
+from common.errors import RetryLater
 from common.sql import query
 
 WINDOW_SECONDS = 15 * 60
@@ -30,13 +30,8 @@ def _dummy_hash() -> str:
     return hash_password("not-a-real-password")
 
 
-class SignInThrottled(AppError):
-    status = 429
+class SignInThrottled(RetryLater):
     code = "sign_in_throttled"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from common.errors import AppError, DatabaseUnavailable
+from common.errors import AppError, DatabaseUnavailable, RetryLater
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,8 @@ def error_response(status: int, code: str, message: str, details: object = None)
 async def app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
     response = error_response(exc.status, exc.code, exc.message, exc.details)
-    retry_after = getattr(exc, "retry_after", None)  # quotas and rate limits (429)
-    if isinstance(retry_after, int):
-        response.headers["Retry-After"] = str(retry_after)
+    if isinstance(exc, RetryLater):  # quotas, rate limits, throttles (429)
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 

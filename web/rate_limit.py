@@ -13,18 +13,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from common.errors import AppError
+from common.errors import RetryLater
 
 MAX_KEYS = 10_000
 
 
-class TooManyRequests(AppError):
-    status = 429
-    code = "rate_limited"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+class TooManyRequests(RetryLater):
+    """An empty bucket: too many of one costly request from one user."""
 
 
 @dataclass
