@@ -31,7 +31,7 @@ def _seconds(later, earlier) -> float:
 def test_results_jsonb_cannot_hold_fail_their_job_and_the_worker_goes_on(database_url, services):
     """Before: the worker process exited, the job stayed IN_PROGRESS and the PINGs beside it never ran."""
     worker = services("worker", database_url, POLL_INTERVAL_SECONDS=0.5, WORKER_CONCURRENCY=4)
-    kinds = ["nan", "inf", "nul", "datetime", "decimal", "object"]
+    kinds = ["nan", "inf", "nul", "datetime", "decimal", "object", "huge"]
     bad = {kind: insert_job(database_url, "BAD_RESULT", f'{{"kind": "{kind}"}}') for kind in kinds}
     pings = [insert_job(database_url) for _ in range(20)]
     for kind, job_id in bad.items():
