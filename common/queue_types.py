@@ -17,6 +17,10 @@ from common.errors import ResultNotStorable
 
 ERROR_TEXT_MAX_CHARS = 4000
 ERROR_FRAMES = 8
+# A job's result is a summary (ids, counts, statuses); reports and exports live in their own tables. Far
+# larger results blocked the worker: a 300 MB one took 26 s of its event loop to encode and send (no
+# heartbeats meanwhile, so the lease ran out and the job ran twice) before PostgreSQL refused it anyway.
+RESULT_MAX_BYTES = 1024 * 1024
 # A NUL escaped by json.dumps: "\u0000" preceded by an even number of backslashes (an odd number would
 # mean the text held a literal backslash followed by "u0000", which is fine).
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
@@ -135,6 +139,9 @@ def encode_result(value: object) -> str:
         text = json.dumps(result, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise ResultNotStorable(f"the handler's result cannot be stored as JSON: {exc}") from None
+    if len(text) > RESULT_MAX_BYTES:  # json.dumps escapes to ASCII: characters are bytes
+        raise ResultNotStorable(f"the handler's result is {len(text):,} bytes of JSON; at most "
+                                f"{RESULT_MAX_BYTES:,} are kept (store large output elsewhere)")
     if _NUL_ESCAPE.search(text):
         raise ResultNotStorable("the handler's result contains a NUL character (\\u0000), which "
                                 "PostgreSQL's jsonb cannot hold")

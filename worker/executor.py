@@ -95,8 +95,13 @@ class Executor:
         except AttemptTimedOut as exc:
             running.recording = True
             return await self._fail(running, AttemptError("TimeoutError", str(exc)), final=False)
-        except asyncio.CancelledError:
-            raise  # a stop request (see execute) or the worker being torn down
+        except asyncio.CancelledError as exc:
+            if running.stop_reason is not None or _being_cancelled():
+                raise  # a stop request (see execute) or the worker being torn down
+            # Nobody cancelled this task: the handler raised it (a library leaking an inner task's). Re-raised,
+            # the job would stay IN_PROGRESS until the heartbeat gave it back uncounted, and run again for ever.
+            running.recording = True
+            return await self._fail(running, AttemptError.from_exception(exc), final=False)
         except BaseException as exc:  # the handler's error, TimeoutError of its own included
             # SystemExit, KeyboardInterrupt and GeneratorExit too: raised by a handler (sys.exit() in a library)
             # they would end the worker, whose shutdown gives the job back with the attempt uncounted, so each
@@ -161,3 +166,9 @@ class Executor:
                     return
                 log.warning("retrying %s after a database error: %s", name, exc, extra={"job_id": lease.id})
                 await asyncio.sleep(backoff.reconnect_delay(failures, cap=2.0))
+
+
+def _being_cancelled() -> bool:
+    """Whether someone called ``cancel()`` on the running task (as opposed to code raising CancelledError)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

@@ -31,7 +31,7 @@ def _seconds(later, earlier) -> float:
 def test_results_jsonb_cannot_hold_fail_their_job_and_the_worker_goes_on(database_url, services):
     """Before: the worker process exited, the job stayed IN_PROGRESS and the PINGs beside it never ran."""
     worker = services("worker", database_url, POLL_INTERVAL_SECONDS=0.5, WORKER_CONCURRENCY=4)
-    kinds = ["nan", "inf", "nul", "datetime", "decimal", "object"]
+    kinds = ["nan", "inf", "nul", "datetime", "decimal", "object", "huge"]
     bad = {kind: insert_job(database_url, "BAD_RESULT", f'{{"kind": "{kind}"}}') for kind in kinds}
     pings = [insert_job(database_url) for _ in range(20)]
     for kind, job_id in bad.items():
@@ -48,10 +48,12 @@ def test_a_handler_raising_systemexit_or_keyboardinterrupt_fails_its_attempt_and
         database_url, services):
     """Before: SystemExit from a handler ended the worker process (exit code 3); shutdown gave the job back
     with its attempt uncounted, so every worker that claimed it next died too (a poison pill), and the jobs
-    beside it waited for a new worker."""
+    beside it waited for a new worker. A CancelledError the handler raised while nobody had cancelled it
+    left the job IN_PROGRESS until the heartbeat gave it back as "never received", attempt uncounted: it
+    ran again every 2 s, for ever."""
     worker = services("worker", database_url, POLL_INTERVAL_SECONDS=0.5, WORKER_CONCURRENCY=4,
                       RETRY_BACKOFF_SECONDS=0.1)
-    kinds = ["SystemExit", "KeyboardInterrupt", "GeneratorExit", "BaseException"]
+    kinds = ["SystemExit", "KeyboardInterrupt", "GeneratorExit", "BaseException", "CancelledError"]
     with connect(database_url) as conn:
         bad = {kind: str(conn.execute(
             "INSERT INTO jobs (workspace_id, type, status, payload, max_attempts) "

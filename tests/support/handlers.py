@@ -125,7 +125,10 @@ BAD_RESULTS: dict[str, Any] = {
 async def bad_result(ctx: JobContext) -> Any:
     """Returns a result PostgreSQL's jsonb cannot hold (``kind``: one of BAD_RESULTS)."""
     await record_call(ctx)
-    return BAD_RESULTS[str(ctx.payload.get("kind", "nan"))]
+    kind = str(ctx.payload.get("kind", "nan"))
+    if kind == "huge":  # made here, not at import: every worker of the suite would hold it
+        return {"text": "x" * (2 * 1024 * 1024)}
+    return BAD_RESULTS[kind]
 
 
 async def probe_secrets(ctx: JobContext) -> Any:
@@ -149,10 +152,14 @@ BASE_EXCEPTIONS: dict[str, type[BaseException]] = {
 
 
 async def raise_base_exception(ctx: JobContext) -> Any:
-    """Raises what ``except Exception`` does not catch (``kind``: one of BASE_EXCEPTIONS), as a handler that
-    calls ``sys.exit()`` or a library that raises ``KeyboardInterrupt`` would."""
+    """Raises what ``except Exception`` does not catch (``kind``: one of BASE_EXCEPTIONS, or CancelledError
+    while nobody cancelled it), as a handler that calls ``sys.exit()`` or a library that raises
+    ``KeyboardInterrupt`` would."""
     await record_call(ctx)
-    raise BASE_EXCEPTIONS[str(ctx.payload.get("kind", "SystemExit"))]("raised by the handler")
+    kind = str(ctx.payload.get("kind", "SystemExit"))
+    if kind == "CancelledError":  # a library that leaks one (a cancelled inner task's error re-raised)
+        raise asyncio.CancelledError("raised by the handler")
+    raise BASE_EXCEPTIONS[kind]("raised by the handler")
 
 
 HANDLERS = {"COUNT": count, "SLOW_FIRST_CALL": slow_first_call, "SPIN": spin, "WAIT_FOR_CANCEL": wait_for_cancel,

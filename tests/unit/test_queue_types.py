@@ -9,7 +9,7 @@ import json
 import pytest
 
 from common.errors import ResultNotStorable
-from common.queue_types import AttemptError, Finished, batch_json, encode_result
+from common.queue_types import RESULT_MAX_BYTES, AttemptError, Finished, batch_json, encode_result
 
 
 @pytest.mark.parametrize("result", [
@@ -25,6 +25,15 @@ from common.queue_types import AttemptError, Finished, batch_json, encode_result
 def test_results_jsonb_cannot_hold_are_refused_with_a_clear_reason(result):
     with pytest.raises(ResultNotStorable, match=r"cannot be stored as JSON|NUL character"):
         encode_result(result)
+
+
+def test_a_result_over_the_cap_is_refused_and_one_at_the_cap_is_stored():
+    """A 300 MB result used to block the worker's event loop for 26 s while it was encoded and sent (no
+    heartbeats: the lease ran out and the job ran a second time), then PostgreSQL refused it anyway."""
+    room = RESULT_MAX_BYTES - len('{"text":""}')
+    assert len(encode_result({"text": "x" * room})) == RESULT_MAX_BYTES
+    with pytest.raises(ResultNotStorable, match=r"result is 1,048,577 bytes of JSON; at most 1,048,576"):
+        encode_result({"text": "x" * (room + 1)})
 
 
 def test_storable_results_round_trip_and_non_dicts_are_wrapped():
