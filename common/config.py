@@ -165,7 +165,7 @@ class Settings:
             worker_id=env.get("WORKER_ID") or None,
             report_slots=min(concurrency, _number(env, "REPORT_SLOTS", memory_budget.fitting_slots(
                 container, max(render_mb, pdf_mb), memory_budget.WORKER_PER_SLOT_MB, ceiling=concurrency,
-                processes=processes, pool=render_pool + pdf_pool), int, 1, 1000)),
+                processes=processes, pool=render_pool, pdf_pool=pdf_pool), int, 1, 1000)),
             render_pool_size=render_pool,
             pdf_pool_size=pdf_pool,
             preview_slots=_number(env, "PREVIEW_SLOTS", memory_budget.fitting_slots(
