@@ -5,13 +5,14 @@
 subscribers of the event's ``run_id``. An
 event only says "look again": each stream re-reads the run from the database and sends it when it
 changed, so a lost or coalesced notification costs nothing but latency. Streams also re-read on every
-heartbeat (and every 2 s while the listener is down), send a heartbeat comment so proxies keep the
-connection, and end after the run's final state (the browser's EventSource then stops; the page falls
-back to polling ``GET /api/runs/{id}`` when EventSource is missing or fails). With ``?report=html`` a
-COMPLETED run's stream also carries the report (event ``report``: the same sanitised HTML as the run
-page's ``/fragment``) between the final ``run`` event and ``end``, so the page shows it without another
-request after the event: one round trip fewer on the way from "Run" to the report. A user holds at most
-``QUOTA_STREAMS_PER_USER`` streams at once (``web/stream_quota.py``): one more is answered 429.
+heartbeat (and every 2 s while the listener is down; a database outage keeps the stream open, retrying),
+send a heartbeat comment so proxies keep the connection, and end after the run's final state (the
+browser's EventSource then stops; the page falls back to polling ``GET /api/runs/{id}`` when EventSource
+is missing or fails). With ``?report=html`` a COMPLETED run's stream also carries the report (event
+``report``: the same sanitised HTML as the run page's ``/fragment``) between the final ``run`` event and
+``end``, so the page shows it without another request after the event: one round trip fewer on the way
+from "Run" to the report. A user holds at most ``QUOTA_STREAMS_PER_USER`` streams at once
+(``web/stream_quota.py``): one more is answered 429.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from common import runs
-from common.errors import ValidationError
+from common.errors import DatabaseUnavailable, ValidationError
 from common.listener import Listener, State
 from web.permissions import Access, Route, workspace_of
 from web.state import AppState
@@ -147,10 +148,18 @@ async def run_events(request: Request) -> StreamingResponse:
             last = ""
             started = time.monotonic()
             while time.monotonic() - started < MAX_STREAM_SECONDS:
-                async with state.connection() as conn:
-                    row = await runs.get(conn, workspace_of(request), run_id)
-                    report = (await runs.get_report(conn, workspace_of(request), run_id)
-                              if with_report and row["status"] == "COMPLETED" else None)
+                try:
+                    async with state.connection() as conn:
+                        row = await runs.get(conn, workspace_of(request), run_id)
+                        report = (await runs.get_report(conn, workspace_of(request), run_id)
+                                  if with_report and row["status"] == "COMPLETED" else None)
+                except DatabaseUnavailable as exc:
+                    # The database restarts: keep the stream (the body has begun, so an error status is no
+                    # longer possible, and a reconnecting browser would get a 503 and give up on live updates).
+                    log.warning("database unavailable while streaming %s: %s; retrying", request.url.path, exc)
+                    yield ": database unavailable, retrying\n\n"
+                    await wait_for_change(hub, queue, DOWN_RECHECK_SECONDS)
+                    continue
                 payload = json.dumps(runs.to_json(row))
                 frames = ""
                 if payload != last:

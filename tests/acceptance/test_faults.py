@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from common.embedded_pg import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
@@ -23,6 +25,7 @@ from tests.support.databases import (
     wait_status,
 )
 from tests.support.processes import free_port, wait_for
+from tests.support.schedules import make_template
 
 
 @pytest.fixture
@@ -98,6 +101,42 @@ def test_readyz_says_when_the_database_is_down_and_healthz_stays_up(own_server, 
     assert worker.healthy() and web.healthy()
     own_server.start()
     wait_for(lambda: worker.ready() and web.ready(), timeout=30, message="both ready again")
+
+
+def test_a_live_run_stream_outlasts_a_database_restart_and_still_sees_the_run_finish(own_server, services):
+    """Before: while the database was down the stream re-read the run within 2 s, got DatabaseUnavailable
+    and died mid-body (two ERROR tracebacks, "response already started"); the browser's reconnect got a
+    503 and the page gave up on live updates."""
+    url = own_server.start()
+    migrate(url, WORKSPACE)
+    web = services("web", url)
+    wait_for(web.ready, timeout=20, message="web ready")
+    with web.client() as api:
+        run_id = api.post("/api/runs", json={"template_id": make_template(url), "parameters": {}}).json()["id"]
+        headers = dict(api.headers)
+    lines: list[str] = []
+
+    def read() -> None:
+        try:
+            with httpx.stream("GET", f"{web.base_url}/api/runs/{run_id}/events", headers=headers,
+                              timeout=60) as stream:
+                lines.extend(stream.iter_lines())
+        except httpx.HTTPError as exc:
+            lines.append(f"broken: {exc}")
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    wait_for(lambda: any(line.startswith("event: run") for line in lines), timeout=10, message="first event")
+    own_server.stop()
+    # The outage lasts until the stream has re-read the run (at its next 15 s heartbeat) and failed to.
+    wait_for(lambda: f"/api/runs/{run_id}/events" in web.log_path.read_text(), timeout=40, interval=0.2,
+             message="the stream met the outage")
+    own_server.start()
+    services("worker", url, POLL_INTERVAL_SECONDS=0.5)
+    reader.join(60)
+    assert "event: end" in lines, lines[-5:]
+    assert any('"status": "COMPLETED"' in line for line in lines if line.startswith("data: ")), lines[-5:]
+    assert " ERROR " not in web.log_path.read_text(), web.log()
 
 
 def test_sigterm_lets_a_short_job_finish_and_exits_zero(database_url, services):
