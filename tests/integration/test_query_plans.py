@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,7 +53,8 @@ FROM generate_series(1, 20) AS i;
 
 
 @pytest.fixture(scope="module")
-def big_url(server_url: str, template_db: str) -> Iterator[str]:
+def big_url(server_url: str, template_db: str, as_reached: Callable[[str], str]) -> Iterator[str]:
+    """The module's database, direct or through PgBouncer (``make test-pgbouncer``)."""
     name = f"rg_plans_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
@@ -62,7 +63,7 @@ def big_url(server_url: str, template_db: str) -> Iterator[str]:
         for statement in POPULATE.split(";")[:-1]:
             conn.execute(statement, {"ws": WORKSPACE, "history": HISTORY, "delayed": DELAYED})
         conn.execute("VACUUM ANALYZE jobs")
-    yield url
+    yield as_reached(url)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
