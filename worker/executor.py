@@ -4,7 +4,7 @@
 |---------------------------------------|-------------|--------------------------------------------------|
 | returned a storable result            | completed   | handed to the completer (batched, fenced)        |
 | returned a result jsonb cannot hold   | failed      | ``fail``: ``ResultNotStorable``, final           |
-| raised (``TimeoutError`` included)    | failed      | ``fail``, retried with backoff while attempts remain |
+| raised anything (``SystemExit`` too)  | failed      | ``fail``, retried with backoff while attempts remain |
 | ran past the job's ``timeout_seconds``| failed      | ``fail``: "attempt timed out after N s"           |
 | was stopped: cancel requested         | cancelled   | ``confirm_cancel``                               |
 | was stopped: lease lost               | lease_lost  | ``fail`` (an attempt that counts), if still ours |
@@ -95,7 +95,13 @@ class Executor:
         except AttemptTimedOut as exc:
             running.recording = True
             return await self._fail(running, AttemptError("TimeoutError", str(exc)), final=False)
-        except Exception as exc:  # the handler's error, TimeoutError of its own included
+        except asyncio.CancelledError:
+            raise  # a stop request (see execute) or the worker being torn down
+        except BaseException as exc:  # the handler's error, TimeoutError of its own included
+            # SystemExit, KeyboardInterrupt and GeneratorExit too: raised by a handler (sys.exit() in a library)
+            # they would end the worker, whose shutdown gives the job back with the attempt uncounted, so each
+            # worker that claims it next would die as well. Signals reach the worker through its own handlers,
+            # never as an exception inside a job's task.
             running.recording = True
             return await self._fail(running, AttemptError.from_exception(exc), final=False)
         running.recording = True  # from here on a stop request no longer interrupts us

@@ -44,6 +44,31 @@ def test_results_jsonb_cannot_hold_fail_their_job_and_the_worker_goes_on(databas
     assert worker.metric("reportgen_worker_in_flight") == 0
 
 
+def test_a_handler_raising_systemexit_or_keyboardinterrupt_fails_its_attempt_and_the_worker_goes_on(
+        database_url, services):
+    """Before: SystemExit from a handler ended the worker process (exit code 3); shutdown gave the job back
+    with its attempt uncounted, so every worker that claimed it next died too (a poison pill), and the jobs
+    beside it waited for a new worker."""
+    worker = services("worker", database_url, POLL_INTERVAL_SECONDS=0.5, WORKER_CONCURRENCY=4,
+                      RETRY_BACKOFF_SECONDS=0.1)
+    kinds = ["SystemExit", "KeyboardInterrupt", "GeneratorExit", "BaseException"]
+    with connect(database_url) as conn:
+        bad = {kind: str(conn.execute(
+            "INSERT INTO jobs (workspace_id, type, status, payload, max_attempts) "
+            "VALUES (%s, 'RAISE_BASE_EXCEPTION', 'QUEUED', %s, 2) RETURNING id",
+            (WORKSPACE, f'{{"kind": "{kind}"}}')).fetchone()["id"]) for kind in kinds}
+    pings = [insert_job(database_url, "COUNT", '{"sleep_seconds": 0.5}') for _ in range(8)]
+    for kind, job_id in bad.items():
+        failed = wait_status(database_url, job_id, "FAILED", "COMPLETED", timeout=30)
+        assert failed["status"] == "FAILED" and failed["attempts"] == 2, (kind, failed["status"], failed["attempts"])
+        assert failed["error"].startswith(f"{kind}: raised by the handler"), (kind, failed["error"])
+        assert len(handler_calls(database_url, job_id)) == 2, kind
+    for job_id in pings:
+        assert wait_status(database_url, job_id, "COMPLETED", timeout=30)["status"] == "COMPLETED"
+    assert worker.healthy(), "the worker still runs"
+    assert worker.metric("reportgen_worker_in_flight") == 0
+
+
 def test_a_partitioned_worker_stops_its_copy_before_another_worker_may_rescue_the_job(
         database_url, services, proxy):
     """Before: with the first worker's network black-holed (lease 6 s), a second worker re-ran the job

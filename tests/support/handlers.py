@@ -143,6 +143,20 @@ async def probe_secrets(ctx: JobContext) -> Any:
     return json.loads(done.stdout)
 
 
+BASE_EXCEPTIONS: dict[str, type[BaseException]] = {
+    "SystemExit": SystemExit, "KeyboardInterrupt": KeyboardInterrupt, "GeneratorExit": GeneratorExit,
+    "BaseException": BaseException}
+
+
+async def raise_base_exception(ctx: JobContext) -> Any:
+    """Raises what ``except Exception`` does not catch (``kind``: one of BASE_EXCEPTIONS), as a handler that
+    calls ``sys.exit()`` or a library that raises ``KeyboardInterrupt`` would."""
+    await record_call(ctx)
+    raise BASE_EXCEPTIONS[str(ctx.payload.get("kind", "SystemExit"))]("raised by the handler")
+
+
 HANDLERS = {"COUNT": count, "SLOW_FIRST_CALL": slow_first_call, "SPIN": spin, "WAIT_FOR_CANCEL": wait_for_cancel,
             "LEASE_VICTIM": lease_victim, "HOLD_CONNECTION": hold_connection, "STUBBORN": stubborn,
-            "BAD_RESULT": bad_result, "PROBE_SECRETS": probe_secrets}
+            "BAD_RESULT": bad_result, "PROBE_SECRETS": probe_secrets,
+            "RAISE_BASE_EXCEPTION": raise_base_exception}
+
