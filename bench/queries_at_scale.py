@@ -8,6 +8,7 @@ creates indexes idempotently, as a migration of an existing database does). Each
 ``--repeats`` times after one warm-up; the median is reported. Writes run inside a rolled-back transaction.
 
     .venv/bin/python -m bench.queries_at_scale [--rows 10000000] [--before eca7ab1] [--data-dir DIR]
+        [--generic] [--sample-accuracy RUNS]
 
 With ``--data-dir`` the generated cluster is kept there and reused by the next run with the same
 ``--rows`` (generating 10 M rows takes minutes); each run drops every index and statistics object of
@@ -97,6 +98,7 @@ def cases(age_seconds: float = 0.0, blocks: float = 0.0) -> dict[str, tuple[str,
     for status in ("QUEUED", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"):
         out[f"/jobs?status={status}"] = ("job_list", {**page, "status": status, "limit": 100})
     out["/jobs?type=DELIVER"] = ("job_list", {**page, "type": "DELIVER", "limit": 100})
+    out["/jobs?type=PING"] = ("job_list", {**page, "type": "PING", "limit": 100})
     out["GET /api/jobs first page"] = ("job_list", page)
     out["GET /api/jobs page 3 days back"] = ("job_list", {**page, **cursor})
     out["GET /api/jobs?status=FAILED page 3 days back"] = ("job_list", {**page, **cursor, "status": "FAILED"})
@@ -140,8 +142,7 @@ SETUP = {"rescue 50 expired leases": "UPDATE jobs SET lease_expires_at = now() -
 def measure(conn: psycopg.Connection[Any], queries: dict[str, str], repeats: int,
             age_seconds: float) -> dict[str, float]:
     out: dict[str, float] = {}
-    size = conn.execute("SELECT pg_relation_size('jobs') / current_setting('block_size')::int AS n").fetchone()
-    for label, (name, params) in cases(age_seconds, float(size["n"])).items():
+    for label, (name, params) in cases(age_seconds, table_blocks(conn)).items():
         variant = list_query(params["status"], params["type"]) if name == "job_list" else name
         sql = queries.get(variant, queries[name])  # "before" refs have one job_list for every filter
         times = []
@@ -160,6 +161,33 @@ def measure(conn: psycopg.Connection[Any], queries: dict[str, str], repeats: int
     return out
 
 
+def table_blocks(conn: psycopg.Connection[Any]) -> float:
+    row = conn.execute("SELECT pg_relation_size('jobs') / current_setting('block_size')::int AS n").fetchone()
+    assert row is not None
+    return float(row["n"])
+
+
+def sample_accuracy(conn: psycopg.Connection[Any], queries: dict[str, str], runs: int) -> list[str]:
+    """The finished-jobs sample of /metrics beside the exact counts: each (status, type)'s exact count,
+    and the median and largest relative error of ``runs`` samples (a markdown table)."""
+    blocks = table_blocks(conn)
+    params = {"percent": sample_percent(blocks)}
+    exact = {(r["status"], r["type"]): int(r["n"]) for r in conn.execute(queries["job_count_finished"])}
+    errors: dict[tuple[str, str], list[float]] = {key: [] for key in exact}
+    for _ in range(runs):
+        sampled = {(r["status"], r["type"]): float(r["n"]) for r in conn.execute(queries["job_count_finished_sampled"],
+                                                                                  params)}
+        for key, n in exact.items():
+            errors[key].append(abs(sampled.get(key, 0.0) - n) / n)
+    lines = [f"Finished-jobs sample ({SAMPLE_BLOCKS} of {blocks:,.0f} blocks, {runs} runs) against the exact counts:",
+             "", "| status, type | exact | median error | largest error |", "|---|---:|---:|---:|"]
+    for key in sorted(exact, key=lambda k: -exact[k]):
+        lines.append(f"| {key[0]}, {key[1]} | {exact[key]:,} | {statistics.median(errors[key]):.1%} | "
+                     f"{max(errors[key]):.1%} |")
+    print("\n".join(lines), flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -168,6 +196,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, help="keep the generated cluster here and reuse it")
     parser.add_argument("--generic", action="store_true",
                         help="plan_cache_mode = force_generic_plan: the plan a prepared statement switches to")
+    parser.add_argument("--sample-accuracy", type=int, default=0, metavar="RUNS",
+                        help="after the timings, compare RUNS finished-jobs samples with an exact count")
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="rg-bench-scale-"))
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -207,6 +237,7 @@ def main() -> None:
             conn.execute("VACUUM ANALYZE jobs")
             print(f"migrated the indexes in {time.perf_counter() - started:.0f} s; after:", flush=True)
             after = measure(conn, after_queries, args.repeats, time.time() - float(marker.read_text()))
+            accuracy = sample_accuracy(conn, after_queries, args.sample_accuracy) if args.sample_accuracy else []
             size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('jobs')) AS s").fetchone()["s"]
     finally:
         server.stop()
@@ -222,6 +253,7 @@ def main() -> None:
     lines = [f"# Queries at {args.rows:,} finished jobs ({size}), median of {args.repeats}{plans}", "",
              f"| query | before ({args.before}) ms | after ms |", "|---|---:|---:|"]
     lines += [f"| {label} | {before[label]:.2f} | {after[label]:.2f} |" for label in after]
+    lines += ["", *accuracy] if accuracy else []
     (RESULTS / f"queries-at-scale-{stamp}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -88,14 +88,22 @@ def direct_database_url(server_url: str, template_db: str) -> Iterator[str]:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope="session")
+def as_reached(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """A database URL as the code under test reaches it: direct, or through PgBouncer in transaction
+    mode (``?pool_mode=transaction``) when ``TEST_THROUGH_PGBOUNCER=1``."""
+    def reach(direct_url: str) -> str:
+        if not through_pgbouncer():
+            return direct_url
+        bouncer: PgBouncer = request.getfixturevalue("pgbouncer")
+        return bouncer.url_for(direct_url)
+    return reach
+
+
 @pytest.fixture
-def database_url(request: pytest.FixtureRequest, direct_database_url: str) -> str:
-    """The test's database as the code under test reaches it: direct, or through PgBouncer in
-    transaction mode (``?pool_mode=transaction``) when ``TEST_THROUGH_PGBOUNCER=1``."""
-    if not through_pgbouncer():
-        return direct_database_url
-    bouncer: PgBouncer = request.getfixturevalue("pgbouncer")
-    return bouncer.url_for(direct_database_url)
+def database_url(as_reached: Callable[[str], str], direct_database_url: str) -> str:
+    """The test's database as the code under test reaches it (see ``as_reached``)."""
+    return as_reached(direct_database_url)
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 
 A module-wide database holds 200,000 finished jobs (the history: 80 % COMPLETED, 95 % PING), 20,000
 delayed jobs of a higher priority than the due ones (the workspace's newest jobs), and a few due and
-running jobs; ANALYZE gives the planner the statistics a
-live table has. Each named query is EXPLAINed with the parameters the code passes: no sequential scan
-of ``jobs``, and the index we built for it. (Timings at 10 M rows: bench/queries_at_scale.py.)
+running jobs; ANALYZE gives the planner the statistics a live table has. Each named query is EXPLAINed
+with the parameters the code passes: no sequential scan of ``jobs``, and the index we built for it.
+(Timings at 10 M rows: bench/queries_at_scale.py.)
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -53,7 +53,8 @@ FROM generate_series(1, 20) AS i;
 
 
 @pytest.fixture(scope="module")
-def big_url(server_url: str, template_db: str) -> Iterator[str]:
+def big_url(server_url: str, template_db: str, as_reached: Callable[[str], str]) -> Iterator[str]:
+    """The module's database, direct or through PgBouncer (``make test-pgbouncer``)."""
     name = f"rg_plans_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
@@ -62,7 +63,7 @@ def big_url(server_url: str, template_db: str) -> Iterator[str]:
         for statement in POPULATE.split(";")[:-1]:
             conn.execute(statement, {"ws": WORKSPACE, "history": HISTORY, "delayed": DELAYED})
         conn.execute("VACUUM ANALYZE jobs")
-    yield url
+    yield as_reached(url)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -131,7 +132,8 @@ def test_each_query_reads_an_index_not_the_table(big_url: str, case: str) -> Non
 
 def test_the_metrics_sample_reads_a_fixed_number_of_blocks_and_estimates_the_counts(big_url: str) -> None:
     """/metrics' finished counts: about SAMPLE_BLOCKS blocks of the table, whatever its size, and counts
-    near the exact ones (here 300 of some 5,000 blocks, about 13,000 jobs)."""
+    near the exact ones. Here 300 of some 5,000 blocks: the number of blocks drawn varies by about 6 %
+    (binomial), and so does each count; 25 % is four standard deviations."""
     with connect(big_url) as conn:
         size = conn.execute(query("job_table_size_estimate")).fetchone()
         params = {"percent": sample_percent(size["blocks"])}
@@ -146,7 +148,7 @@ def test_the_metrics_sample_reads_a_fixed_number_of_blocks_and_estimates_the_cou
     blocks = scans[0]["Shared Hit Blocks"] + scans[0]["Shared Read Blocks"]
     assert SAMPLE_BLOCKS * 0.7 < blocks < SAMPLE_BLOCKS * 1.3, f"the sample read {blocks} blocks"
     completed = exact[("COMPLETED", "PING")]
-    assert abs(sampled[("COMPLETED", "PING")] - completed) < 0.1 * completed, (sampled, exact)
+    assert abs(sampled[("COMPLETED", "PING")] - completed) < 0.25 * completed, (sampled, exact)
 
 
 def test_the_claim_takes_due_jobs_by_priority_past_delayed_higher_ones(big_url: str) -> None:
