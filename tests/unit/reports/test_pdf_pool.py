@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from common.reports import pdf
+from common.reports import pdf, pdf_child
 from common.reports.errors import ExportRefused
 from common.reports.pdf import PdfLimits, make_pdf_async
 from common.reports.pool import ChildPool
@@ -77,6 +77,8 @@ def test_a_waiting_child_has_its_limits_and_no_secrets_before_any_job(pool: Chil
     environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     assert not any(item.startswith(b"DATABASE_URL=") for item in environ)
     assert b"pdf_child" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    nice = int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()[16])
+    assert nice == min(19, os.nice(0) + pdf_child.NICE)  # background work: below the worker's priority
 
 
 def test_the_deadline_holds_in_a_warm_child(pool: ChildPool) -> None:
