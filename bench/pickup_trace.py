@@ -20,6 +20,10 @@ after it: so wake holds the enqueue's own flush (the "flush" sub-phase), which e
 sub-phases are over the jobs woken by their own NOTIFY (heard after their commit); the others were found
 by one of the loop's own looks (the second look after going idle) and are counted apart.
 
+With ``--ab TREE`` (another checkout of this repository, e.g. a ``git worktree`` of the commit before a
+change), repeats alternate between this tree's worker (A) and TREE's (B) on the same server and database,
+and the medians of each arm are printed side by side with the ratio A/B.
+
 Prints p50/p99 of each phase and of the whole pickup (commit → handler entry), with the load average.
 """
 
@@ -37,6 +41,7 @@ from bench import machine
 from bench.phases.common import Target, commit_times, reset, start_workers, wait_drained
 from bench.server import BenchServer
 from bench.stats import percentile
+from bench.systems.base import WorkerSpec
 from bench.systems.reportgen import WORKSPACE, ReportGenerator
 
 OUT = Path(__file__).resolve().parent / ".work" / "pickup-trace"
@@ -96,12 +101,43 @@ def measure(target: Target, jobs: int, spacing: float, concurrency: int, log_dir
     return result
 
 
+class OtherTree(ReportGenerator):
+    """The same system, its worker started from another checkout (the B arm of ``--ab``)."""
+
+    def __init__(self, tree: Path) -> None:
+        super().__init__()
+        self.tree = tree
+
+    def worker(self, url: str, concurrency: int, port: int) -> WorkerSpec:
+        spec = super().worker(url, concurrency, port)
+        spec.env["PYTHONPATH"] = str(self.tree)
+        spec.cwd = self.tree  # ``python -m worker`` imports from its working directory first
+        return spec
+
+
+def print_result(title: str, result: dict[str, dict[str, float]], jobs: int) -> None:
+    print(title)
+    print(f"  {'phase':<16} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
+    for name, cell in result.items():
+        if name == BY_LOOK:
+            print(f"  {name}: {cell['p50']:.0f} of {jobs} (the wake · rows are over the rest)")
+            continue
+        print(f"  {name:<16} {cell['p50']:8.3f} {cell['p99']:8.3f} {cell['mean']:8.3f}")
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--spacing", type=float, default=0.025)
     parser.add_argument("--concurrency", type=int, default=ReportGenerator.default_concurrency)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=1, help="per arm, with --ab")
+    parser.add_argument("--ab", type=Path, help="another checkout: alternate repeats between it and this tree")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     server = BenchServer(OUT / "pg")
@@ -110,18 +146,30 @@ def main() -> None:
         url = server.create_database("bench_trace")
         system = ReportGenerator()
         system.setup(url)
-        target = Target(system, url)
+        arms = {"A": Target(system, url)}
+        if args.ab is not None:
+            arms["B"] = Target(OtherTree(args.ab.resolve()), url)
+        runs: dict[str, list[dict[str, dict[str, float]]]] = {arm: [] for arm in arms}
         for rep in range(args.repeats):
-            load = machine.loadavg()
-            result = measure(target, args.jobs, args.spacing, args.concurrency, OUT / "logs" / str(rep))
-            print(f"repeat {rep}: {args.jobs} traced PINGs, concurrency {args.concurrency}, load {load}")
-            print(f"  {'phase':<16} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8}")
-            for name, cell in result.items():
-                if name == BY_LOOK:
-                    print(f"  {name}: {cell['p50']:.0f} of {args.jobs} (the wake · rows are over the rest)")
+            for arm, target in (arms.items() if rep % 2 == 0 else reversed(arms.items())):
+                load = machine.loadavg()
+                result = measure(target, args.jobs, args.spacing, args.concurrency, OUT / "logs" / f"{arm}{rep}")
+                runs[arm].append(result)
+                where = f" ({arm}: {target.system.tree})" if isinstance(target.system, OtherTree) else \
+                    (" (A: this tree)" if len(arms) > 1 else "")
+                print_result(f"repeat {rep}{where}: {args.jobs} traced PINGs, concurrency {args.concurrency}, "
+                             f"load {load}", result, args.jobs)
+                (OUT / f"trace-{arm}{rep}.json").write_text(json.dumps({"load": load, "phases": result}, indent=2))
+        if len(arms) > 1:
+            print(f"medians of {args.repeats} repeats per arm (A: this tree, B: {args.ab}), load {machine.loadavg()}")
+            print(f"  {'phase':<22} {'A p50':>7} {'B p50':>7} {'A/B':>5}   {'A p99':>7} {'B p99':>7} {'A/B':>5}")
+            for name in runs["A"][0]:
+                if name == BY_LOOK or not all(name in r for arm in arms for r in runs[arm]):
                     continue
-                print(f"  {name:<16} {cell['p50']:8.3f} {cell['p99']:8.3f} {cell['mean']:8.3f}")
-            (OUT / f"trace-{rep}.json").write_text(json.dumps({"load": load, "phases": result}, indent=2))
+                cells = {arm: {q: median([r[name][q] for r in runs[arm]]) for q in ("p50", "p99")} for arm in arms}
+                a, b = cells["A"], cells["B"]
+                print(f"  {name:<22} {a['p50']:7.3f} {b['p50']:7.3f} {a['p50'] / b['p50']:5.2f}   "
+                      f"{a['p99']:7.3f} {b['p99']:7.3f} {a['p99'] / b['p99']:5.2f}")
     finally:
         server.stop()
 
