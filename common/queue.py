@@ -41,7 +41,7 @@ from common.queue_types import (
     leases_json,
 )
 from common.sql import query
-from common.timeouts import bounded
+from common.timeouts import bounded, within
 
 log = logging.getLogger(__name__)
 STATEMENT_TIMEOUT_SECONDS = 10.0
@@ -55,11 +55,11 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-async def _translated(what: str, timeout: float, coro: Coroutine[Any, Any, T]) -> T:
+async def _translated(what: str, timeout: float, coro: Coroutine[Any, Any, T], *, inline: bool = False) -> T:
     """Run one database operation within ``timeout`` (even on a black-holed network), with driver
-    errors translated."""
+    errors translated; ``inline``: in the calling task (``common.timeouts.within``), for the claim loop."""
     try:
-        return await bounded(coro, timeout)
+        return await (within(coro, timeout) if inline else bounded(coro, timeout))
     except TimeoutError:
         raise DatabaseUnavailable(f"{what}: no answer within {timeout:g} s") from None
     except db.TRANSIENT_ERRORS as exc:
@@ -134,7 +134,9 @@ class QueueStore:
                 cur = await conn.execute(query(name), params)
                 return await cur.fetchall() if cur.description else []  # type: ignore[return-value]
 
-        return await _translated(name, timeout, execute())
+        # The claim connection is only ever used by the claim loop's own task: no task of its own for the
+        # time limit there (two turns of the event loop less on the pickup path).
+        return await _translated(name, timeout, execute(), inline=on is self._claim)
 
     # -- the claim loop ---------------------------------------------------------------------------------
 

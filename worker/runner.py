@@ -110,10 +110,16 @@ class Worker:
         self._notified = False  # a NOTIFY (or poll wake-up) since the last look
         self._more: set[str] = set()  # slot classes whose last claim filled every free slot: more may wait
         self._dry = False  # the last claim found fewer due jobs than some class had free slots
+        # Wall-clock times of the last NOTIFY heard and the last wake-up the loop resumed from, for the
+        # pickup trace (PING {"trace": true}): they split the wake phase (bench/pickup_trace.py).
+        self._heard_wall = 0.0
+        self._resumed_wall = 0.0
 
     # -- wiring -----------------------------------------------------------------------------------------
 
     def _on_queued(self, source: str) -> None:
+        if source == "notify":
+            self._heard_wall = time.time()
         self._wake_source = "notify" if source == "notify" else "poll"
         self._notified = True
         self._wake.set()
@@ -305,6 +311,7 @@ class Worker:
         try:
             async with asyncio.timeout(timeout):
                 await self._wake.wait()
+            self._resumed_wall = time.time()
             return True
         except TimeoutError:
             return False
@@ -368,7 +375,8 @@ class Worker:
                          attempt=job.attempts, max_attempts=job.max_attempts, created_at=job.created_at,
                          settings=self.settings, database_url=self.url, pool=self.pool, metrics=self.metrics)
         if isinstance(job.payload, dict) and job.payload.get("trace") is True:  # bench/pickup_trace.py
-            ctx.trace.update(claim_now=job.started_at.timestamp(), claim_sent=sent_wall, claim_seen=seen_wall,
+            ctx.trace.update(notify_heard=self._heard_wall, loop_resumed=self._resumed_wall,
+                             claim_now=job.started_at.timestamp(), claim_sent=sent_wall, claim_seen=seen_wall,
                              dispatched=time.time())
         waited_from = max(job.created_at, job.run_at)
         self.metrics.child(self.metrics.job_wait, job.type).observe(

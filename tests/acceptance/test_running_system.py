@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -26,15 +27,23 @@ def test_seed_insert_is_completed_and_woken_by_notify(database_url, services):
 
 
 def test_a_traced_ping_reports_each_step_of_its_pickup_in_order(database_url, services):
-    services("worker", database_url)
+    # A 60 s poll and a worker already waiting: the pickup is its NOTIFY's, whose steps the trace splits.
+    worker = services("worker", database_url, POLL_INTERVAL_SECONDS=60)
+    wait_for(lambda: worker.metric("reportgen_listener_up") == 1, timeout=10, message="listener up")
+    with connect(database_url) as conn:
+        wait_for(lambda: conn.execute("SELECT count(*) AS n FROM worker_waiting").fetchone()["n"] > 0,
+                 timeout=10, message="the worker waits for work")
+    before = time.time()
     job_id = insert_job(database_url, payload='{"trace": true}')
     done = wait_status(database_url, job_id, "COMPLETED", timeout=10)
     trace = done["result"]["trace"]
-    steps = ["claim_sent", "claim_now", "claim_seen", "dispatched", "handler_entry"]
+    steps = ["notify_heard", "loop_resumed", "claim_sent", "claim_now", "claim_seen", "dispatched",
+             "handler_entry"]
     assert set(trace) == set(steps)
     assert trace["claim_now"] == done["started_at"].timestamp()
     worker_steps = [trace[s] for s in steps if s != "claim_now"]  # claim_now is the server's clock
     assert worker_steps == sorted(worker_steps)
+    assert trace["notify_heard"] >= before  # this job's NOTIFY, not an earlier one
     plain = wait_status(database_url, insert_job(database_url), "COMPLETED", timeout=10)
     assert "trace" not in plain["result"]
 

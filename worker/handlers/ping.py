@@ -2,7 +2,8 @@
 
 Payload options: ``sleep_seconds`` (0–300, works that long while the lease is heartbeated), ``fail``
 (raises, to rehearse retries and failure paths) and ``trace`` (true: the result also carries the pickup's
-timestamps, epoch seconds: ``claim_sent`` (the worker sent the claim), ``claim_now`` (the claim
+timestamps, epoch seconds: ``notify_heard`` (the worker's last NOTIFY callback), ``loop_resumed`` (its
+claim loop's last wake-up), ``claim_sent`` (the worker sent the claim), ``claim_now`` (the claim
 statement's ``now()``, the server's clock: the job's ``started_at``), ``claim_seen`` (the worker read the
 committed reply), ``dispatched`` (the job's task created) and ``handler_entry``; bench/pickup_trace.py
 turns them into phases).
