@@ -84,8 +84,10 @@ def draw_soak(results: dict[str, Any], out: Path) -> None:
     for ax in axes[1]:
         ax.set_xlabel("minutes")
     cfg = results.get("settings", {})
+    web_rate = f" at {cfg['web_rate']:g} req/s" if cfg.get("web_rate") else ""
     fig.suptitle(f"soak: {cfg.get('pings_per_second'):g} PING/s + {cfg.get('runs_per_second'):g} report run/s, "
-                 f"{cfg.get('minutes'):g} min, web clients {cfg.get('web_clients')}; "
+                 f"{cfg.get('minutes'):g} min, web clients {cfg.get('web_clients')}"
+                 f"{web_rate}; "
                  f"{results.get('machine', {}).get('cores')} cores, shared machine", fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)

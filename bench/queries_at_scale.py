@@ -35,7 +35,7 @@ from psycopg.types.json import Jsonb
 
 from common.embedded_pg import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from common.jobs import list_query
-from common.queue_stats import EXACT_COUNT_CAP, RECENT_SAMPLE_JOBS
+from common.queue_stats import EXACT_COUNT_CAP, RECENT_SAMPLE_JOBS, SAMPLE_BLOCKS, sample_percent
 from common.sql import parse_queries
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,9 +82,10 @@ GENERATE = [
 ]
 
 
-def cases(age_seconds: float = 0.0) -> dict[str, tuple[str, dict[str, Any]]]:
+def cases(age_seconds: float = 0.0, blocks: float = 0.0) -> dict[str, tuple[str, dict[str, Any]]]:
     """The queries and their parameters; ``age_seconds`` is how long ago the data was generated (its
-    "last 5 minutes" are that much older when a kept cluster is reused)."""
+    "last 5 minutes" are that much older when a kept cluster is reused), ``blocks`` the table's size in
+    blocks (the finished-jobs sample reads SAMPLE_BLOCKS of them)."""
     page = {"workspace_id": WS, "status": None, "type": None, "limit": 50, "before_created_at": None,
             "before_id": None}
     cursor = {"before_created_at": datetime.now(UTC) - timedelta(days=3), "before_id": str(uuid.UUID(int=0))}
@@ -101,7 +102,9 @@ def cases(age_seconds: float = 0.0) -> dict[str, tuple[str, dict[str, Any]]]:
     out["GET /api/jobs?status=FAILED page 3 days back"] = ("job_list", {**page, **cursor, "status": "FAILED"})
     out["/metrics job_count_active"] = ("job_count_active", {"cap": EXACT_COUNT_CAP})
     out["/metrics job_table_size_estimate"] = ("job_table_size_estimate", {})
-    out["/metrics job_count_finished_sampled (0.2 %)"] = ("job_count_finished_sampled", {"percent": 0.2})
+    out["/metrics job_count_finished_sampled (0.2 %, before)"] = ("job_count_finished_sampled", {"percent": 0.2})
+    out[f"/metrics job_count_finished_sampled ({SAMPLE_BLOCKS} blocks)"] = (
+        "job_count_finished_sampled", {"percent": sample_percent(blocks)})
     out["web /metrics job_recent_latency"] = ("job_recent_latency", {"window_seconds": 300 + age_seconds,
                                                                       "limit": RECENT_SAMPLE_JOBS})
     out["web /metrics job_recent_latency, latest 5,000 (before)"] = ("job_recent_latency", {
@@ -137,7 +140,8 @@ SETUP = {"rescue 50 expired leases": "UPDATE jobs SET lease_expires_at = now() -
 def measure(conn: psycopg.Connection[Any], queries: dict[str, str], repeats: int,
             age_seconds: float) -> dict[str, float]:
     out: dict[str, float] = {}
-    for label, (name, params) in cases(age_seconds).items():
+    size = conn.execute("SELECT pg_relation_size('jobs') / current_setting('block_size')::int AS n").fetchone()
+    for label, (name, params) in cases(age_seconds, float(size["n"])).items():
         variant = list_query(params["status"], params["type"]) if name == "job_list" else name
         sql = queries.get(variant, queries[name])  # "before" refs have one job_list for every filter
         times = []

@@ -114,6 +114,8 @@ def markdown(results: dict[str, Any]) -> str:
         out += _latency_table(f"Poll fallback: NOTIFY trigger disabled, POLL_INTERVAL_SECONDS={interval}",
                               phases["poll"])
     out += _facts(results)
+    if results.get("notes"):
+        out += ["### Not measured", "", *[f"- {n}" for n in results["notes"]], ""]
     if results.get("errors"):
         out += ["### Errors", "", *[f"- {e}" for e in results["errors"]], ""]
     return "\n".join(out)

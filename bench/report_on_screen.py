@@ -20,7 +20,15 @@ example is a warm-up and not counted.
   handler until its render starts, the render (the job's ``render_ms``), the rest of the handler, the
   SSE delivery, the report's GET.
 - ``browser``: Chromium opens the run form, clicks Run, and the clock stops when the report's chart is in
-  the page (form POST, redirect, page, EventSource, fragment fetch, paint).
+  the page (form POST, redirect, page, EventSource, fragment fetch, paint). ``ms`` is Playwright's clock
+  (``click()`` → ``wait_for_selector`` found it: it includes the harness's own round trips to the browser,
+  its actionability checks and polling); ``total_page`` is the page's own clock, from the click event to the
+  frame after the chart entered the DOM. Phases from the page (``bench/page_timing.js``, an init script that
+  only observes, so a ``--before`` checkout is measured the same way, plus Navigation Timing): the click
+  until the navigation starts, the form POST and its 303, the run page's GET, the page until it opens the
+  EventSource (parse, CSS, ``run.js``), the stream's open, until the COMPLETED event, until the chart is in
+  the DOM (the fragment fetch, or none), until the next frame; and from the database, when the run row was
+  made and when the worker finished, both from the click.
 """
 
 from __future__ import annotations
@@ -186,6 +194,12 @@ def _phases(url: str, run_id: str, posted: float, seen: float, done: float) -> d
             "report_get": (done - seen) * ms}
 
 
+PAGE_TIMING = (Path(__file__).parent / "page_timing.js").read_text()
+# Browser phases, in order; each is the time from the previous mark (ms), from the page's own clocks:
+BROWSER_PHASES = ("click_to_nav", "post_303", "page_get", "page_to_stream", "stream_open", "wait_completed",
+                  "completed_to_dom", "dom_to_paint")
+
+
 class Browser:
     def __init__(self, stack: ExitStack, systems: list[System]) -> None:
         from playwright.sync_api import sync_playwright
@@ -198,17 +212,66 @@ class Browser:
         self.pages = {}
         for system in systems:
             context = self.browser.new_context()
+            context.add_init_script(PAGE_TIMING)
             sign_in_browser(context, system.base_url, system.database_url, role="admin")
             self.pages[system.name] = context.new_page()
 
-    def sample(self, system: System, slug: str) -> tuple[float, str]:
+    def sample(self, system: System, slug: str) -> tuple[float, str, dict[str, Any]]:
+        """Seconds from the click to the chart in the page (Playwright's clock), the run id, the phases."""
         page = self.pages[system.name]
         page.goto(f"{system.base_url}/templates/{system.templates[slug]['id']}/run")
         started = time.perf_counter()
         page.click("#run-button")
         page.wait_for_selector("#run[data-report=shown] #report svg", timeout=60_000)
-        elapsed = time.perf_counter() - started
-        return elapsed, str(page.get_attribute("#run", "data-run-id"))
+        elapsed = time.perf_counter() - started  # as before the page's marks: comparable with earlier runs
+        page.wait_for_function("() => window.__rosMarks && window.__rosMarks.painted", timeout=10_000)
+        run_id = str(page.get_attribute("#run", "data-run-id"))
+        return elapsed, run_id, _browser_phases(page.evaluate(_READ_MARKS), system.database_url, run_id)
+
+
+_READ_MARKS = """() => {
+  const n = performance.getEntriesByType("navigation")[0];
+  const resources = performance.getEntriesByType("resource").map(r => ({name: r.name, start: r.startTime,
+    end: r.responseEnd, initiator: r.initiatorType, size: r.transferSize}));
+  return {click: Number(sessionStorage.getItem("rosClick")), origin: performance.timeOrigin,
+          redirectStart: n.redirectStart, redirectEnd: n.redirectEnd, fetchStart: n.fetchStart,
+          requestStart: n.requestStart, responseStart: n.responseStart, responseEnd: n.responseEnd,
+          domContentLoaded: n.domContentLoadedEventStart, redirects: n.redirectCount, resources,
+          ...window.__rosMarks};
+}"""
+
+
+def _browser_phases(m: dict[str, Any], url: str, run_id: str) -> dict[str, Any]:
+    """Per-phase ms from the page's marks (epoch ms) and Navigation Timing (ms from the navigation's start).
+
+    ``wait_completed`` is the stream's open until the COMPLETED event; ``completed_to_dom`` the fragment
+    fetch (or none) until the chart is in the DOM. A mark the page never set (e.g. no stream, because the
+    report came in the page itself) makes its phase 0 and the next phase start from the previous mark.
+    ``run_done_at`` (from the database, on the same clock) says when the worker had finished, from the click.
+    """
+    origin = float(m["origin"])
+    nav = {"nav": origin, "post_done": origin + float(m["redirectEnd"] or m["fetchStart"]),
+           "page_done": origin + float(m["responseEnd"])}
+    marks = [("click_to_nav", nav["nav"]), ("post_303", nav["post_done"]), ("page_get", nav["page_done"]),
+             ("page_to_stream", m.get("es_new")), ("stream_open", m.get("es_open")),
+             ("wait_completed", m.get("completed_event")), ("completed_to_dom", m.get("in_dom")),
+             ("dom_to_paint", m.get("painted"))]
+    out: dict[str, float] = {}
+    previous = float(m["click"])
+    for name, at in marks:
+        if at is None:
+            out[name] = 0.0
+            continue
+        out[name] = float(at) - previous
+        previous = float(at)
+    out["total_page"] = previous - float(m["click"])
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT extract(epoch FROM created_at), extract(epoch FROM completed_at) FROM runs "
+                           "WHERE id = %s", (run_id,)).fetchone()
+    assert row is not None
+    out["run_created_at"] = float(row[0]) * 1000 - float(m["click"])
+    out["run_done_at"] = float(row[1]) * 1000 - float(m["click"])
+    return {**out, "resources": m["resources"]}  # kept in the JSON, left out of the summary
 
 
 def _create_database(server: EmbeddedPostgres, name: str) -> str:
@@ -256,7 +319,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     seconds, phases, run_id = api_sample(system, slug)
                 else:
                     assert browser is not None
-                    (seconds, run_id), phases = browser.sample(system, slug), {}
+                    seconds, run_id, phases = browser.sample(system, slug)
                 last[system.name] = run_id
                 if number:  # round 0 warms every system, example and the browser
                     samples[mode][system.name][slug].append({"ms": seconds * 1000, **phases})
@@ -274,15 +337,29 @@ def summarize(samples: dict[str, Any]) -> dict[str, Any]:
                     continue
                 cell = {"p50": percentile([r["ms"] for r in rows], 50), "p90": percentile([r["ms"] for r in rows], 90),
                         "n": len(rows)}
-                for phase in (k for k in rows[0] if k != "ms"):
+                for phase in (k for k, v in rows[0].items() if k != "ms" and isinstance(v, float)):
                     cell[f"{phase}_p50"] = percentile([r[phase] for r in rows], 50)
                 out.setdefault(mode, {}).setdefault(name, {})[slug] = cell
+            pooled = [r for rows in examples.values() for r in rows]
+            if pooled:
+                out.setdefault("all samples", {}).setdefault(mode, {})[name] = {
+                    key: {"p50": percentile([r[key] for r in pooled], 50),
+                          "p90": percentile([r[key] for r in pooled], 90), "n": len(pooled)}
+                    for key in ("ms", "total_page") if key in pooled[0]}
     return out
 
 
 def table(summary: dict[str, Any]) -> str:
     lines = []
     for mode, systems in summary.items():
+        if mode == "all samples":
+            lines.append("\nall samples pooled, p50 / p90 ms (ms: Playwright's click → selector found; "
+                         "total_page: the click event → the frame after the chart, page clock)\n")
+            for pooled_mode, by_system in systems.items():
+                for name, cells in by_system.items():
+                    lines.append(f"- {pooled_mode} {name}: " + "; ".join(
+                        f"{key} {c['p50']:.0f} / {c['p90']:.0f} (n={c['n']})" for key, c in cells.items()))
+            continue
         lines.append(f"\n{mode}: p50 / p90 ms\n")
         lines.append("| system | " + " | ".join(EXAMPLES) + " |")
         lines.append("|---|" + "---|" * len(EXAMPLES))

@@ -30,14 +30,19 @@ RESULTS_DIR = BENCH_DIR / "results"
 OURS = "report-generator"
 
 
-def _systems(args: argparse.Namespace, sizes: config.Sizes) -> list[System]:
+def _systems(args: argparse.Namespace, sizes: config.Sizes, notes: list[str] | None = None) -> list[System]:
+    """Ours, then (unless smoke) the peers and the seed loop; a peer that cannot run here goes to ``notes``."""
     systems: list[System] = [ReportGenerator()]
     if sizes.competitors:
         from bench import setup_env
         from bench.systems.competitors import all_competitors
+        from bench.systems.seed import SeedLoop
 
         setup_env.main()
         systems += all_competitors()
+        systems.append(SeedLoop())
+        if not setup_env.oban_python().exists() and notes is not None:
+            notes.append("oban-py: not measured: no Python >= 3.12 on this machine (PATH or pyenv)")
     if args.systems:
         wanted = set(args.systems.split(","))
         systems = [s for s in systems if s.name in wanted]
@@ -77,6 +82,11 @@ class Runner:
             self.results["errors"].append(f"{name}: {type(exc).__name__}: {exc}")
         print(f"bench: {name} done in {time.monotonic() - started:.1f} s", flush=True)
 
+    def _note(self, text: str) -> None:
+        notes = self.results.setdefault("notes", [])
+        if text not in notes:
+            notes.append(text)
+
     def logs(self, *parts: str) -> Path:
         return self.work.joinpath("logs", *parts)
 
@@ -98,6 +108,10 @@ class Runner:
             for rep in range(self.sizes.repeats):
                 for name, target in self.targets.items():
                     system = target.system
+                    if system.max_procs is not None and drain.procs > system.max_procs:
+                        self._note(f"{name}: drains with more than {system.max_procs} worker process "
+                                   f"not measured ({system.max_procs_reason})")
+                        continue
                     conc = system.tuned_concurrency if drain.tuned else system.default_concurrency
                     result = throughput.drain(target, drain.jobs, drain.procs, conc,
                                               self.logs("throughput", name, drain.label(), str(rep)),
@@ -190,7 +204,9 @@ def main() -> int:
         raise SystemExit(f"bench: unknown phases {sorted(unknown)}")
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     work = BENCH_DIR / ".work" / "runs" / f"{stamp}-{os.getpid()}"
-    runner = Runner(sizes, _systems(args, sizes), work, phases)
+    notes: list[str] = []
+    runner = Runner(sizes, _systems(args, sizes, notes), work, phases)
+    runner.results["notes"] = notes
     if OURS not in [s.name for s in runner.systems]:  # these phases measure report-generator alone
         phases = runner.phases = [p for p in phases if p not in ("scale", "web", "poll")]
     runner.results.update({"started_at": stamp, "mode": "smoke" if args.smoke else "full",

@@ -24,9 +24,13 @@ def main() -> None:
     args = parser.parse_args()
     sizes = replace(config.full(2), repeats=1, latency_jobs=100, latency_limit=30,
                     drains=[config.Drain(10_000, 1, False)], drain_limit={10_000: 15.0}, enqueue_duration=1.5)
-    systems = _systems(argparse.Namespace(systems=args.systems), sizes)
+    notes: list[str] = []
+    systems = _systems(argparse.Namespace(systems=args.systems), sizes, notes)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    out: dict[str, object] = {"started_at": stamp, "repeats": []}
+    out: dict[str, object] = {"started_at": stamp, "repeats": [], "notes": notes,
+                              "versions": {k: v for s in systems for k, v in s.versions().items()}}
+    for note in notes:
+        print(f"not measured: {note}", flush=True)
     for rep in range(args.repeats):
         runner = Runner(sizes, systems, RESULTS_DIR.parent / ".work" / "side" / f"{stamp}-{rep}",
                         ["latency", "throughput", "enqueue"])

@@ -1,7 +1,8 @@
 """Soak: a steady mix for ``--minutes``, sampled over time: memory, pickup p99, the jobs table, errors.
 
     .venv/bin/python -m bench.soak [--minutes 30] [--pings-per-second 1000] [--runs-per-second 1]
-                                   [--web-clients 1] [--retention-minutes 2] [--sample-seconds 10] [--out FILE]
+                                   [--web-clients 1] [--web-rate 50] [--retention-minutes 2]
+                                   [--sample-seconds 10] [--out FILE]
 
 One worker and one web process at their defaults (except ``JOB_RETENTION_DAYS``, see below, and the run
 quotas, off: one workspace stands for a fleet) on the bench's
@@ -11,7 +12,10 @@ durable PostgreSQL (fsync on). Load, each from its own thread or process:
   that catches up when it falls behind, so the rate is the rate asked for);
 - report runs: ``POST /api/runs`` of the monthly sales example (``--runs-per-second``), each one a render
   and a PDF export in the worker;
-- the web: ``bench/webload.py`` in GET mode (``--web-clients`` closed-loop clients reading jobs).
+- the web: ``bench/webload.py`` in GET mode, ``--web-clients`` clients reading jobs at ``--web-rate``
+  requests per second in all (0: closed-loop, as fast as they can). Paced, not closed-loop: one
+  closed-loop client did 239 requests/s and with the web kept a core of the two busy by itself, which
+  measures the machine's CPU share, not whether the worker and web stay flat under a steady load.
 
 Every ``--sample-seconds``: the RSS of the worker and the web (and of their render children apart), the
 pickup p50/p99 of the PINGs that finished in the window (enqueue → handler entry, one clock: a queue
@@ -79,6 +83,24 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds of ``pid`` itself and of its reaped children (renders and PDFs: one-use processes)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0, 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS, (int(fields[13]) + int(fields[14])) / TICKS
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores; every process, other helpers' too)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / TICKS  # minus idle and iowait
+
+
 def children_rss(parent: int) -> int:
     total = 0
     for entry in Path("/proc").iterdir():
@@ -142,13 +164,17 @@ def sample(url: str, since: float, worker: int, web: int, counters: Counters, t0
         pickup = conn.execute(PICKUP_SQL, {"since": since}).fetchone()
     assert row is not None and pickup is not None
     p50, p99 = (pickup[0] or [None, None])
+    worker_cpu, web_cpu = cpu_seconds(worker), cpu_seconds(web)
     return {"t": round(time.time() - t0, 1), "worker_rss": rss_bytes(worker), "web_rss": rss_bytes(web),
             "worker_children_rss": children_rss(worker), "web_children_rss": children_rss(web),
             "pickup_p50_ms": p50 * 1000 if p50 is not None else None,
             "pickup_p99_ms": p99 * 1000 if p99 is not None else None, "pickups": pickup[1],
             "rows": row[0], "bytes": row[1], "queued": row[2], "failed_jobs": row[3], "failed_runs": row[4],
             "completed_runs": row[5], "pings_enqueued": counters.pings, "runs_posted": counters.runs,
-            "http_errors": counters.http_errors, "last_http_error": counters.last_error, "load": loadavg()[0]}
+            "http_errors": counters.http_errors, "last_http_error": counters.last_error, "load": loadavg()[0],
+            # cumulative CPU seconds: differences between samples give each part's share of the 2 cores
+            "cpu_worker": worker_cpu[0], "cpu_worker_children": worker_cpu[1], "cpu_web": web_cpu[0],
+            "cpu_web_children": web_cpu[1], "cpu_machine": machine_busy_seconds()}
 
 
 def _start(module: str, url: str, port: int, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
@@ -208,7 +234,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             samples.append(sample(url, since, worker.pid, web.pid, counters, t0))
             print(json.dumps(samples[-1]), file=sys.stderr, flush=True)
             if args.web_clients and load is None:  # after the first window: there are jobs to read
-                load = _webload(url, web_port, token, args.web_clients, duration - (time.time() - t0), work)
+                load = _webload(url, web_port, token, args.web_clients, args.web_rate,
+                                duration - (time.time() - t0), work)
                 procs.append(load)
         stop.set()
         for thread in threads:
@@ -227,7 +254,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 proc.kill()
         server.stop()
     settings = {k: getattr(args, k) for k in ("minutes", "pings_per_second", "runs_per_second", "web_clients",
-                                              "retention_minutes", "sample_seconds")}
+                                              "web_rate", "retention_minutes", "sample_seconds")}
     return {"soak": True, "settings": settings, "machine": {**machine, "loadavg_end": loadavg()},
             "samples": samples, "webload": webload, "exits_during_soak": exits, "summary": summarize(samples)}
 
@@ -239,7 +266,8 @@ def _healthy(base_url: str) -> bool:
         return False
 
 
-def _webload(url: str, port: int, token: str, clients: int, duration: float, work: Path) -> subprocess.Popen[bytes]:
+def _webload(url: str, port: int, token: str, clients: int, rate: float, duration: float,
+             work: Path) -> subprocess.Popen[bytes]:
     # Jobs for it to read that neither run nor get pruned during the soak: PINGs due in a day.
     with psycopg.connect(url) as conn:
         ids = [str(i) for (i,) in conn.execute(
@@ -248,6 +276,7 @@ def _webload(url: str, port: int, token: str, clients: int, duration: float, wor
     (work / "ids.json").write_text(json.dumps({"ids": ids}))
     return subprocess.Popen([sys.executable, "-m", "bench.webload", "--port", str(port), "--mode", "get",
                              "--clients", str(clients), "--duration", str(duration), "--ids", str(work / "ids.json"),
+                             *(["--rate", str(rate)] if rate else []),
                              "--out", str(work / "webload.json")], cwd=ROOT,
                             env={**os.environ, "REPORTGEN_API_TOKEN": token, "PYTHONPATH": str(ROOT)})
 
@@ -285,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pings-per-second", type=float, default=1000.0)
     parser.add_argument("--runs-per-second", type=float, default=1.0)
     parser.add_argument("--web-clients", type=int, default=1)
+    parser.add_argument("--web-rate", type=float, default=50.0)
     parser.add_argument("--retention-minutes", type=float, default=2.0)
     parser.add_argument("--sample-seconds", type=float, default=10.0)
     parser.add_argument("--out", default=None)

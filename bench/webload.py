@@ -1,8 +1,14 @@
 """HTTP load from a separate process: N keep-alive clients on raw asyncio streams, for a fixed time.
 
-``python -m bench.webload --port P --mode post|get --clients 50 --duration 5 [--ids FILE] --out FILE``
+``python -m bench.webload --port P --mode post|get --clients 50 --duration 5 [--rate R] [--ids FILE] --out FILE``
 writes JSON: requests, errors, requests_per_s, latency p50/p95/p99/max (ms) and, for POST, the new job ids.
 A tiny client of our own: no dependency, and cheap enough per request that one process can load the server.
+
+Without ``--rate`` each client is closed-loop: the next request as soon as the answer is in, i.e. as fast
+as the server and this process allow (a throughput test; on 2 cores one GET client alone keeps a core
+busy, client and server together). ``--rate R`` paces the clients to R requests per second in all, on a
+fixed schedule (``R / clients`` each; a client that falls behind sends at once, without bursting to catch
+up), so that the load is a steady background of known size, e.g. beside the soak's jobs.
 """
 
 from __future__ import annotations
@@ -45,8 +51,13 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, m
 
 async def _client(args: argparse.Namespace, ids: list[str], stop_at: float, out: dict[str, Any]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
+    interval = args.clients / args.rate if args.rate else 0.0
+    due = time.monotonic()
     try:
         while time.monotonic() < stop_at:
+            if interval:
+                due = max(due + interval, time.monotonic() - interval)  # behind: no burst to catch up
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
             started = time.perf_counter()
             if args.mode == "post":
                 status, body = await _request(reader, writer, "POST", "/api/jobs", POST_BODY)
@@ -72,7 +83,7 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     await asyncio.gather(*(_client(args, ids, stop_at, out) for _ in range(args.clients)))
     elapsed = time.monotonic() - started
     latencies = out.pop("latencies")
-    return {"mode": args.mode, "clients": args.clients, "requests": len(latencies),
+    return {"mode": args.mode, "clients": args.clients, "rate": args.rate, "requests": len(latencies),
             "requests_per_s": len(latencies) / elapsed, **latency_summary(latencies), **out}
 
 
@@ -82,6 +93,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=["post", "get"], required=True)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rate", type=float, default=None,
+                        help="requests per second in all (default: closed-loop, as fast as possible)")
     parser.add_argument("--ids")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()

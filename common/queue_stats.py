@@ -3,9 +3,10 @@
 QUEUED counts are exact up to ``EXACT_COUNT_CAP`` jobs of a type and the planner's estimate above it
 (a count that stops at the cap reads at most that many index entries, however long the backlog);
 IN_PROGRESS counts are exact (the jobs in flight). Finished states are exact below
-``EXACT_FINISHED_BELOW_ROWS`` rows and estimated from a block sample above, so that a scrape stays fast
-with millions of finished jobs. The dashboard and /jobs show their workspace's counts the same way:
-exact up to the cap, "10,000+" above it (``count_label``).
+``EXACT_FINISHED_BELOW_ROWS`` rows and estimated above from a sample of ``SAMPLE_BLOCKS`` random blocks
+of the table, so that a scrape reads the same number of blocks at any size of the table. The dashboard
+and /jobs show their workspace's counts the same way: exact up to the cap, "10,000+" above it
+(``count_label``).
 """
 
 from __future__ import annotations
@@ -17,20 +18,22 @@ from common.sql import query
 
 EXACT_COUNT_CAP = 10_000  # River UI shows "10,000+" past the same cap
 EXACT_FINISHED_BELOW_ROWS = 100_000
-SAMPLE_ROWS = 20_000
+# Blocks read by the finished-jobs sample: each one a random read. 0.2 % of the table (20,000 rows) was
+# 1,100 blocks and 23-29 ms at 10 M rows (docs/benchmarks.md); 300 blocks hold about 5,000 jobs.
+SAMPLE_BLOCKS = 300
 RECENT_WINDOW_SECONDS = 300
 RECENT_SAMPLE_JOBS = 2000  # the latest jobs of the window: bounded at any throughput (5,000 took 28 ms at 1 M rows)
 
 
 async def read_snapshot(conn: AsyncConnection, *, include_recent: bool) -> QueueSnapshot:
     active = await (await conn.execute(query("job_count_active"), {"cap": EXACT_COUNT_CAP})).fetchall()
-    size_row = await (await conn.execute(query("job_table_size_estimate"))).fetchone()
-    rows = float(size_row["rows"]) if size_row else 0.0  # type: ignore[call-overload]
+    size = await (await conn.execute(query("job_table_size_estimate"))).fetchone()
+    rows, blocks = (float(size["rows"]), float(size["blocks"])) if size else (0.0, 0.0)  # type: ignore[call-overload]
     if rows < EXACT_FINISHED_BELOW_ROWS:
         finished = await (await conn.execute(query("job_count_finished"))).fetchall()
     else:
-        percent = max(0.01, min(100.0, 100.0 * SAMPLE_ROWS / rows))
-        finished = await (await conn.execute(query("job_count_finished_sampled"), {"percent": percent})).fetchall()
+        finished = await (await conn.execute(query("job_count_finished_sampled"),
+                                             {"percent": sample_percent(blocks)})).fetchall()
     recent = []
     if include_recent:
         recent = await (await conn.execute(query("job_recent_latency"),
@@ -38,6 +41,11 @@ async def read_snapshot(conn: AsyncConnection, *, include_recent: bool) -> Queue
                                             "limit": RECENT_SAMPLE_JOBS})).fetchall()
     handled = {r["type"] for r in await (await conn.execute(query("worker_handled_types"))).fetchall()}  # type: ignore[call-overload]
     return snapshot_from_rows(active, finished, recent, handled)  # type: ignore[arg-type]
+
+
+def sample_percent(blocks: float) -> float:
+    """The TABLESAMPLE SYSTEM percent that reads about ``SAMPLE_BLOCKS`` of a table of ``blocks`` blocks."""
+    return 100.0 if blocks <= SAMPLE_BLOCKS else 100.0 * SAMPLE_BLOCKS / blocks
 
 
 async def unhandled_types(conn: AsyncConnection) -> set[str]:

@@ -6,11 +6,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.staticfiles import StaticFiles
 
 from common import db
 from common.config import Settings, listen_url
@@ -48,10 +46,10 @@ from web.errors import EXCEPTION_HANDLERS
 from web.permissions import Access, Mount
 from web.security import SecurityHeadersMiddleware
 from web.state import AppState
+from web.static_assets import STATIC_DIR, VersionedStaticFiles
 from web.stream_quota import OpenStreams
 
 log = logging.getLogger(__name__)
-STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None = None,
@@ -87,7 +85,7 @@ def create_app(settings: Settings, database_url: str, *, metrics: Metrics | None
               *api_versions.ROUTES, *api_datasets.ROUTES, *pages_versions.ROUTES, *pages_datasets.ROUTES,
               *pages_templates.ROUTES, *pages_runs.ROUTES, *pages_schedules.ROUTES, *pages_account.ROUTES,
               *api_members.ROUTES, *api_tokens.ROUTES, *pages_members.ROUTES, *pages_share.ROUTES,
-              Mount("/static", StaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]
+              Mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static", access=Access.OPEN)]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
                     middleware=[Middleware(SecurityHeadersMiddleware)])
     app.state.rg = state

@@ -111,10 +111,12 @@ PATHS: dict[str, Any] = {
             "text/html": {}, "application/pdf": {}, "text/markdown": {}, "text/csv": {}, "application/zip": {}}},
             "202": _json({"type": "object"}, "the PDF is being made"), **_errors(404, 409, 422)}}},
     "/api/runs/{run_id}/events": {"get": {
-        "summary": "Server-Sent Events: 'run' (the run as JSON) on every change, heartbeats, 'end' when final",
-        "parameters": [_uuid_param("run_id")],
+        "summary": "Server-Sent Events: 'run' (the run as JSON) on every change, heartbeats, 'end' when final; "
+                   "with report=html, a COMPLETED run's sanitised report HTML as 'report' before 'end'",
+        "parameters": [_uuid_param("run_id"),
+                       {"name": "report", "in": "query", "schema": {"type": "string", "enum": ["html"]}}],
         "responses": {"200": {"description": "event stream", "content": {"text/event-stream": {}}},
-                      **_errors(404, 429)}}},
+                      **_errors(404, 422, 429)}}},
     "/api/runs/{run_id}/shares": {
         "post": {"summary": "A read-only share link to a COMPLETED run (editors); its url holds the token, "
                             "shown this once. Without a JSON body: send X-CSRF-Token",

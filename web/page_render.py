@@ -10,8 +10,10 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from web import csrf
+from web.static_assets import static_url
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+TEMPLATES.env.globals["static"] = static_url
 
 
 async def page(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> Response:

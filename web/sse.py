@@ -7,8 +7,11 @@ event only says "look again": each stream re-reads the run from the database and
 changed, so a lost or coalesced notification costs nothing but latency. Streams also re-read on every
 heartbeat (and every 2 s while the listener is down; a database outage keeps the stream open, retrying),
 send a heartbeat comment so proxies keep the connection, and end after the run's final state (the
-browser's EventSource then stops; the page falls back to polling ``GET /api/runs/{id}`` when
-EventSource is missing or fails). A user holds at most ``QUOTA_STREAMS_PER_USER`` streams at once
+browser's EventSource then stops; the page falls back to polling ``GET /api/runs/{id}`` when EventSource
+is missing or fails). With ``?report=html`` a COMPLETED run's stream also carries the report (event
+``report``: the same sanitised HTML as the run page's ``/fragment``) between the final ``run`` event and
+``end``, so the page shows it without another request after the event: one round trip fewer on the way
+from "Run" to the report. A user holds at most ``QUOTA_STREAMS_PER_USER`` streams at once
 (``web/stream_quota.py``): one more is answered 429.
 """
 
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -25,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from common import runs
-from common.errors import DatabaseUnavailable
+from common.errors import DatabaseUnavailable, ValidationError
 from common.listener import Listener, State
 from web.permissions import Access, Route, workspace_of
 from web.state import AppState
@@ -112,14 +116,26 @@ async def wait_for_change(hub: EventHub, queue: asyncio.Queue[None], timeout: fl
         return False
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what an SSE parser splits on (not str.splitlines's set)
+
+
 def _frame(event: str, data: str) -> str:
-    return f"event: {event}\ndata: {data}\n\n"
+    """One event; a multi-line ``data`` goes as one ``data:`` field per line (the client joins them with LF)."""
+    return f"event: {event}\n" + "".join(f"data: {line}\n" for line in _LINE_BREAK.split(data)) + "\n"
+
+
+def _wants_report(request: Request) -> bool:
+    wanted = request.query_params.get("report")
+    if wanted not in (None, "html"):
+        raise ValidationError("report must be 'html' (or left out)", details={"report": "expected 'html'"})
+    return wanted == "html"
 
 
 async def run_events(request: Request) -> StreamingResponse:
     state: AppState = request.app.state.rg
     hub: EventHub = request.app.state.events
     run_id = runs.run_id(request.path_params["run_id"])
+    with_report = _wants_report(request)
     async with state.connection() as conn:
         await runs.get(conn, workspace_of(request), run_id)  # 404 before the stream starts
     streams: OpenStreams = request.app.state.streams
@@ -135,6 +151,8 @@ async def run_events(request: Request) -> StreamingResponse:
                 try:
                     async with state.connection() as conn:
                         row = await runs.get(conn, workspace_of(request), run_id)
+                        report = (await runs.get_report(conn, workspace_of(request), run_id)
+                                  if with_report and row["status"] == "COMPLETED" else None)
                 except DatabaseUnavailable as exc:
                     # The database restarts: keep the stream (the body has begun, so an error status is no
                     # longer possible, and a reconnecting browser would get a 503 and give up on live updates).
@@ -143,12 +161,18 @@ async def run_events(request: Request) -> StreamingResponse:
                     await wait_for_change(hub, queue, DOWN_RECHECK_SECONDS)
                     continue
                 payload = json.dumps(runs.to_json(row))
+                frames = ""
                 if payload != last:
                     last = payload
-                    yield _frame("run", payload)
+                    frames = _frame("run", payload)
                 if row["status"] in runs.FINAL:
-                    yield _frame("end", json.dumps({"status": row["status"]}))
+                    if report is not None and report["report_html"] is not None:
+                        frames += _frame("report", report["report_html"])
+                    # One write for the last frames: the page has all it needs in one read.
+                    yield frames + _frame("end", json.dumps({"status": row["status"]}))
                     return
+                if frames:
+                    yield frames
                 if not await wait_for_change(hub, queue, HEARTBEAT_SECONDS):
                     yield ": heartbeat\n\n"
         finally:

@@ -34,7 +34,7 @@ from common.metrics import Metrics
 from common.queue import QueueStore
 from common.queue_types import AttemptError, ClaimedJob, Finished
 from common.quotas import Quotas
-from common.reports import sandbox
+from common.reports import pdf, sandbox
 from worker.completer import Completer
 from worker.context import JobContext
 from worker.executor import Executor
@@ -179,14 +179,20 @@ class Worker:
     async def run(self) -> None:
         """Run until ``request_stop()``; then shut down gracefully. Returns when everything is closed."""
         renders = "START_RUN" in self.handlers and self.settings.render_pool_size > 0
-        if renders:  # warm render processes, started (limits applied) before any job can reach them
+        exports = "EXPORT" in self.handlers and self.settings.pdf_pool_size > 0
+        # Warm render and PDF processes, started (limits applied) before any job can reach them.
+        if renders:
             sandbox.open_render_pool(self.settings.render_pool_size,
                                      sandbox.limits_for(self.settings.render_memory_mb))
+        if exports:
+            pdf.open_pdf_pool(self.settings.pdf_pool_size, pdf.limits_for(self.settings))
         try:
             await self._run()
         finally:
             if renders:
                 await asyncio.to_thread(sandbox.close_render_pool)  # kills and reaps the waiting ones
+            if exports:
+                await asyncio.to_thread(pdf.close_pdf_pool)
 
     async def _run(self) -> None:
         await self.store.open()

@@ -52,12 +52,11 @@ def singles(target: Target, clients: int, duration: float) -> dict[str, Any]:
 def batches(target: Target, batch_size: int, duration: float) -> dict[str, Any]:
     """Jobs/s from one client inserting ``batch_size`` jobs per statement."""
     reset(target)
-    sql = target.system.enqueue_batch_sql()
     jobs = 0
     with psycopg.connect(target.url, autocommit=True) as conn:
         started = time.monotonic()
         while time.monotonic() - started < duration:
-            conn.execute(sql, {"n": batch_size})  # type: ignore[arg-type]
+            target.system.enqueue_batch(conn, batch_size)
             jobs += batch_size
         elapsed = time.monotonic() - started
     return {"jobs_per_s": jobs / elapsed, "jobs": jobs, "batch_size": batch_size}

@@ -31,6 +31,8 @@ class System(ABC):
     default_concurrency: int
     tuned_concurrency: int
     concurrency_note: str = ""  # what "concurrency" means for this system
+    max_procs: int | None = None  # drains with more worker processes than this are not measured, because:
+    max_procs_reason: str = ""
 
     @abstractmethod
     def setup(self, url: str) -> None:
@@ -51,6 +53,10 @@ class System(ABC):
     @abstractmethod
     def enqueue_batch_sql(self) -> str:
         """``%(n)s`` no-op jobs in one statement."""
+
+    def enqueue_batch(self, conn: psycopg.Connection, n: int) -> None:
+        """The batch phase's insert of ``n`` jobs, as the library itself sends it (by default one statement)."""
+        conn.execute(self.enqueue_batch_sql(), {"n": n})  # type: ignore[arg-type]
 
     @abstractmethod
     def unfinished_sql(self) -> str:

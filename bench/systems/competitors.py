@@ -1,8 +1,9 @@
-"""procrastinate, pgqueuer and graphile-worker, run from the bench's own venv and node folder.
+"""procrastinate, pgqueuer, graphile-worker and oban-py, run from the bench's own venvs and node folder.
 
 Jobs are enqueued with the SQL each library itself sends (procrastinate's ``procrastinate_defer_jobs_v1``,
-graphile-worker's ``add_job``/``add_jobs``, and for pgqueuer the insert into its queue and log tables that
-its ``enqueue`` performs), so every system is fed by the same client, the bench's psycopg connection.
+graphile-worker's ``add_job``/``add_jobs``, for pgqueuer the insert into its queue and log tables that
+its ``enqueue`` performs, for oban-py its ``insert_job.sql`` with the NOTIFY in the statement), so every
+system is fed by the same client, the bench's psycopg connection.
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ import os
 import subprocess
 from pathlib import Path
 
+import psycopg
+
 from bench import setup_env
 from bench.systems.base import System, WorkerSpec
 
 COMPETITORS = setup_env.COMPETITORS_DIR
 
 
-def _venv_version(package: str) -> str:
-    out = subprocess.run([str(setup_env.venv_python()), "-c",
+def _venv_version(package: str, python: Path | None = None) -> str:
+    out = subprocess.run([str(python or setup_env.venv_python()), "-c",
                           f"import importlib.metadata as m; print(m.version({package!r}))"],
                          capture_output=True, text=True, check=True)
     return out.stdout.strip()
@@ -143,9 +146,87 @@ class GraphileWorker(System):
         return {"graphile-worker": package["version"], "node": node}
 
 
+class ObanPy(System):
+    """oban-py (PyPI ``oban``) at its CLI's defaults: ``oban start --queues default:<limit>``, uvloop, a pool of 10.
+
+    Its insert is oban's own ``insert_job.sql`` with the ``public`` prefix applied, literals in place of
+    its parameters and the values its ``Job`` defaults to (max_attempts 20, priority 0, meta {}, tags []);
+    the statement itself sends ``pg_notify('public.oban_insert', …)``, which wakes the stager that
+    tells the queue's producer to fetch. Its open-source insert of many jobs is that statement once per
+    job in one transaction (bulk inserts are an Oban Pro feature), which is what the batch phase runs.
+    """
+
+    name = "oban-py"
+    database = "bench_oban"
+    default_concurrency = 10
+    tuned_concurrency = 100
+    concurrency_note = "queue limit (--queues default:N); connection pool max 10 as its CLI defaults"
+    WORKER = "oban_noop.Noop"
+
+    def _bin(self, tool: str) -> str:
+        return str(setup_env.OBAN_VENV_DIR / "bin" / tool)
+
+    def setup(self, url: str) -> None:
+        subprocess.run([self._bin("oban"), "install", "--dsn", url], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def reset_sql(self) -> str:
+        return "TRUNCATE oban_jobs"
+
+    def worker(self, url: str, concurrency: int, port: int) -> WorkerSpec:
+        # Warnings only: its telemetry logger writes a line per job at INFO, which users running at
+        # volume turn off (as graphile-worker's per-job lines are).
+        return WorkerSpec([self._bin("oban"), "start", "--dsn", url, "--queues", f"default:{concurrency}",
+                           "--log-level", "WARNING"],
+                          env={"PYTHONPATH": str(COMPETITORS)}, cwd=COMPETITORS)
+
+    def _insert(self, args: str, rows: str = "") -> str:
+        values = (f"'{args}'::jsonb, timezone('UTC', now()), 20, '{{}}'::jsonb, 0, 'default', "
+                  f"timezone('UTC', now()), 'available'::public.oban_job_state, ARRAY[]::text[], '{self.WORKER}'")
+        source = f"SELECT {values} FROM generate_series(1, {rows})" if rows else f"VALUES ({values})"
+        return ("WITH inserted AS (INSERT INTO public.oban_jobs (args, inserted_at, max_attempts, meta, "
+                f"priority, queue, scheduled_at, state, tags, worker) {source} "
+                "RETURNING id, inserted_at, queue, scheduled_at, state) ")
+
+    def _notify(self) -> str:
+        return ("CASE WHEN state = 'available' "
+                """THEN pg_notify('public.oban_insert', '{"queue":"' || queue || '"}') END""")
+
+    def enqueue_one_sql(self, record: bool) -> str:
+        args = '{"r": 1}' if record else "{}"
+        return self._insert(args) + f"SELECT id::text, txid_current(), {self._notify()} FROM inserted"
+
+    def enqueue_batch_sql(self) -> str:
+        # Filling the queue for a drain or a warm-up: one set-based statement, one NOTIFY per job as oban's
+        # per-job statement sends (PostgreSQL folds equal payloads of one transaction into one).
+        return self._insert("{}", "%(n)s") + f"SELECT count({self._notify()}) FROM inserted"
+
+    def enqueue_batch(self, conn: psycopg.Connection, n: int) -> None:
+        sql = self.enqueue_one_sql(record=False)
+        with conn.transaction():
+            for _ in range(n):
+                conn.execute(sql)  # type: ignore[arg-type]
+
+    def unfinished_sql(self) -> str:
+        return "SELECT count(*) FROM oban_jobs WHERE state IN ('available', 'scheduled', 'executing', 'retryable')"
+
+    def check_sql(self) -> str:
+        return "SELECT count(*) FROM oban_jobs WHERE attempt <> 1 OR state <> 'completed'"
+
+    def versions(self) -> dict[str, str]:
+        python = setup_env.oban_python()
+        interpreter = subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
+                                     capture_output=True, text=True, check=True).stdout.strip()
+        return {"oban": _venv_version("oban", python), "oban-py's python": interpreter}
+
+
 def _environ() -> dict[str, str]:
     return dict(os.environ)
 
 
 def all_competitors() -> list[System]:
-    return [Procrastinate(), PgQueuer(), GraphileWorker()]
+    """The peers installed by bench.setup_env; oban-py only where its venv could be made (Python >= 3.12)."""
+    systems: list[System] = [Procrastinate(), PgQueuer(), GraphileWorker()]
+    if setup_env.oban_python().exists():
+        systems.append(ObanPy())
+    return systems

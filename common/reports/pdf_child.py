@@ -1,38 +1,58 @@
-"""Entry point of the PDF process: ``python -m common.reports.pdf_child`` (see ``common.reports.pdf``).
+"""Entry point of the PDF process: ``python -m common.reports.pdf_child MEMORY_BYTES CPU_SECONDS``
+(see ``common.reports.pdf``).
 
-Reads one pickled job from stdin (written by our own parent, so trusted), imports xhtml2pdf, then lowers
-its limits (``child.apply_limits``) before it lays out the report. Answers on stdout with the PDF bytes
-(``%PDF…``) or one JSON object ``{"refused": {"message", "kind"}}``; the parent checks pages and bytes.
+In this order, like ``render_child``, so that it can wait warm in a pool (``common.reports.pool``) and
+still never hold a report without its limits:
+
+1. import xhtml2pdf and lay out one built-in (trusted) page, so that the first real export finds
+   reportlab, the CSS parser and the bundled fonts loaded;
+2. set the resource policy (no network; local reads only of the bundled fonts) and lower its own limits
+   (``apply_limits``; from the command line, i.e. from our own parent);
+3. write ``READY`` on stdout, then block reading its one job (pickled by our own parent, so trusted) from
+   stdin until EOF; a parent that dies or closes the pipe without a job makes it exit;
+4. answer with the PDF bytes (``%PDF…``) or one JSON object ``{"refused": {"message", "kind"}}``, after
+   ``READY``; the parent checks pages and bytes. Then exit at once (``os._exit``): one export per process.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import sys
 from typing import Any
 
 from common.reports.child import apply_limits
 from common.reports.export import html_to_pdf, resource_policy
+from common.reports.pool import READY
+
+WARM_UP = "<h1>Warm</h1><p>Ünïcode €</p><table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>"
 
 
-def main() -> int:
-    job: dict[str, Any] = pickle.loads(sys.stdin.buffer.read())
-    from xhtml2pdf import pisa  # noqa: F401 - imported before the limits, like the render's modules
-
+def main(argv: list[str]) -> int:
+    memory_bytes, cpu_seconds = int(argv[0]), float(argv[1])
+    html_to_pdf(WARM_UP, "warm", {"p": "v"})
     resource_policy()
-    apply_limits(job["memory_bytes"], job["cpu_seconds"])
+    apply_limits(memory_bytes, cpu_seconds)
+    sys.stdout.buffer.write(READY)
+    sys.stdout.flush()
+    raw = sys.stdin.buffer.read()
+    if not raw:  # the parent closed the pipe without a job (it is shutting down or died)
+        return 0
+    job: dict[str, Any] = pickle.loads(raw)
     try:
         data = html_to_pdf(job["html"], job["title"], job["parameters"])
     except MemoryError:
-        refused = {"message": f"the PDF needed more than {job['memory_bytes'] // (1024 * 1024)} MB of memory",
+        refused = {"message": f"the PDF needed more than {memory_bytes // (1024 * 1024)} MB of memory",
                    "kind": "memory"}
         sys.stdout.write(json.dumps({"refused": refused}))
         return 0
     sys.stdout.buffer.write(data)
-    sys.stdout.flush()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # no interpreter tear-down: the parent reads until EOF, which comes when this exits

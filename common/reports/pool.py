@@ -26,6 +26,7 @@ thread is safe (fork+exec runs no Python code in between).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import select
@@ -207,7 +208,12 @@ def _discard(proc: subprocess.Popen[bytes]) -> None:
 
 class Shared:
     """One process-wide pool, opened by each service that renders (web and worker; ``SERVICE_MODE=all``
-    runs both in one process) and closed when the last of them closes it."""
+    runs both in one process) and closed when the last of them closes it.
+
+    ``run`` / ``run_async`` are how callers use it (the render sandbox and the PDF export alike): a warm
+    child when the open pool has one for this module and these limits (its command line), else a cold one
+    started with the same command line; either way one job, deadline, kill, reap, and ``READY`` stripped
+    from the answer."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -217,6 +223,38 @@ class Shared:
     @property
     def current(self) -> ChildPool | None:
         return self._pool
+
+    def acquire(self, module: str, args: tuple[str, ...]) -> tuple[subprocess.Popen[bytes], ChildPool | None]:
+        """A warm child for ``module`` with ``args`` (and its pool, to ``release()``), else a new one."""
+        warm = self._pool
+        if warm is not None and warm.module == module and warm.args == args:
+            proc = warm.take()
+            if proc is not None:
+                return proc, warm
+        return child.spawn(module, *args), None
+
+    def run(self, module: str, args: tuple[str, ...], payload: bytes, wall_seconds: float) -> child.ChildExit:
+        """One job in a (warm or cold) child; blocks until it answers or the deadline kills it."""
+        proc, warm = self.acquire(module, args)
+        try:
+            return _answer(child.communicate(proc, payload, wall_seconds))
+        finally:
+            if warm is not None:
+                warm.release()
+
+    async def run_async(self, module: str, args: tuple[str, ...], payload: bytes,
+                        wall_seconds: float) -> child.ChildExit:
+        """Like ``run`` but awaitable; kills the child if the awaiting task is cancelled."""
+        proc, warm = self.acquire(module, args)
+        try:
+            done = await asyncio.to_thread(child.communicate, proc, payload, wall_seconds)
+        except asyncio.CancelledError:
+            proc.kill()  # the thread's wait then ends at once and reaps it
+            raise
+        finally:
+            if warm is not None:
+                warm.release()
+        return _answer(done)
 
     def open(self, make: Callable[[], ChildPool]) -> ChildPool:
         with self._lock:
@@ -233,3 +271,8 @@ class Shared:
                 self._pool, self._users = None, 0
         if pool is not None:
             pool.close()
+
+
+def _answer(done: child.ChildExit) -> child.ChildExit:
+    """The child's exit with the ``ready`` line (written before it read its job) taken off its answer."""
+    return child.ChildExit(done.returncode, done.stdout.removeprefix(READY), done.stderr)

@@ -20,11 +20,9 @@ awaiting task is cancelled. Services that render (the worker, the web's preview)
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import pickle
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -82,38 +80,15 @@ def render_report(body: str, parameters: Mapping[str, Any], limits: RenderLimits
                   ) -> RenderResult:
     """Render in a limited child process; blocks until it answers. Raises ``RenderError``."""
     payload = _payload(body, parameters, limits)
-    proc, warm = _child(limits)
-    try:
-        return _outcome(child.communicate(proc, payload, limits.wall_seconds), limits)
-    finally:
-        if warm is not None:
-            warm.release()
+    return _outcome(RENDER_POOL.run(MODULE, child_args(limits), payload, limits.wall_seconds), limits)
 
 
 async def render_report_async(body: str, parameters: Mapping[str, Any],
                               limits: RenderLimits = DEFAULT_LIMITS) -> RenderResult:
     """Like ``render_report`` but awaitable; never blocks the event loop."""
     payload = _payload(body, parameters, limits)
-    proc, warm = _child(limits)
-    try:
-        done = await asyncio.to_thread(child.communicate, proc, payload, limits.wall_seconds)
-    except asyncio.CancelledError:
-        proc.kill()  # the thread's wait then ends at once and reaps it
-        raise
-    finally:
-        if warm is not None:
-            warm.release()
+    done = await RENDER_POOL.run_async(MODULE, child_args(limits), payload, limits.wall_seconds)
     return _outcome(done, limits)
-
-
-def _child(limits: RenderLimits) -> tuple[subprocess.Popen[bytes], pool.ChildPool | None]:
-    """A warm child from the pool when it has one for these limits, else a new one; and its pool."""
-    warm = RENDER_POOL.current
-    if warm is not None and warm.args == child_args(limits):
-        proc = warm.take()
-        if proc is not None:
-            return proc, warm
-    return child.spawn(MODULE, *child_args(limits)), None
 
 
 def _payload(body: str, parameters: Mapping[str, Any], limits: RenderLimits) -> bytes:
@@ -130,7 +105,6 @@ def _payload(body: str, parameters: Mapping[str, Any], limits: RenderLimits) -> 
 
 def _outcome(done: child.ChildExit, limits: RenderLimits) -> RenderResult:
     """Turn the child's answer (or its death) into a result or a ``RenderError``."""
-    done = child.ChildExit(done.returncode, done.stdout.removeprefix(pool.READY), done.stderr)
     if done.returncode == 0:
         try:
             answer = json.loads(done.stdout)

@@ -123,6 +123,8 @@ def test_newcomer_writes_a_template_runs_it_and_downloads_the_pdf(database_url: 
     page.fill("#p-title", "Quarterly revenue")
     page.set_input_files("#p-sales", files=[{"name": "sales.csv", "mimeType": "text/csv",
                                               "buffer": SALES.datasets["sales"][1]}])
+    fragments: list[str] = []
+    page.on("request", lambda r: fragments.append(r.url) if "/fragment" in r.url else None)
     page.click("#run-button")
     page.wait_for_url("**/runs/*")
     # No worker yet: the page shows the run waiting, then follows it live once a worker starts.
@@ -135,6 +137,11 @@ def test_newcomer_writes_a_template_runs_it_and_downloads_the_pdf(database_url: 
     assert page.get_attribute("#run", "data-live") == "sse"
     assert page.inner_text("#report h1") == "Quarterly revenue"
     assert page.locator("#report svg").count() == 1
+    assert fragments == [], "the report should have come in the stream, not from a second request"
+    # The run page of a finished run carries its report in the HTML itself: no stream, no fetch.
+    page.reload()
+    assert page.locator("#report svg").count() == 1 and page.get_attribute("#run", "data-report") == "shown"
+    assert page.get_attribute("#run", "data-live") is None and fragments == []
 
     with page.expect_download(timeout=30_000) as download_info:
         page.click("#download-pdf")

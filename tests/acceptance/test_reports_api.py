@@ -179,6 +179,23 @@ def test_a_form_post_without_the_double_submitted_token_is_rejected(api: httpx.C
     assert api.get("/api/runs").json()["runs"][0]["template_name"] == "Simple"
 
 
+def _sse_events(api: httpx.Client, path: str) -> list[tuple[str, str]]:
+    """A final run's whole stream as (event, data) pairs, parsed as an EventSource does (data lines joined by LF)."""
+    events: list[tuple[str, str]] = []
+    name, data = "message", []
+    with api.stream("GET", path) as stream:
+        assert stream.status_code == 200
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: "):
+                data.append(line[6:])
+            elif line == "" and data:
+                events.append((name, "\n".join(data)))
+                name, data = "message", []
+    return events
+
+
 def test_the_sample_report_runs_through_the_worker_with_the_right_numbers(database_url: str, services: Any) -> None:
     web = services("web", database_url)  # the worker starts once the run is seen QUEUED
     api = web.client()
@@ -208,6 +225,17 @@ def test_the_sample_report_runs_through_the_worker_with_the_right_numbers(databa
             if line.startswith("event: end"):
                 break
     assert seen == ["QUEUED", "IN_PROGRESS", "COMPLETED"]
+    # The run page's stream (?report=html) carries the report itself: the fragment's HTML, byte for byte
+    # (its many lines rejoined by the SSE parser), between the final run event and "end".
+    events = _sse_events(api, f"/api/runs/{created['id']}/events?report=html")
+    assert [name for name, _ in events] == ["run", "report", "end"]
+    assert json.loads(events[0][1])["status"] == "COMPLETED"
+    fragment = api.get(f"/runs/{created['id']}/fragment")
+    assert fragment.status_code == 200 and "<svg" in fragment.text and "\n" in fragment.text
+    assert events[1][1] == fragment.text
+    assert [name for name, _ in _sse_events(api, f"/api/runs/{created['id']}/events")] == ["run", "end"]
+    refused = api.get(f"/api/runs/{created['id']}/events", params={"report": "pdf"})
+    assert refused.status_code == 422 and refused.json()["error"]["details"] == {"report": "expected 'html'"}
     html = api.get(f"/api/runs/{created['id']}/report", params={"format": "html"})
     assert html.status_code == 200 and "script-src" not in html.headers["content-security-policy"]
     assert "sandbox" in html.headers["content-security-policy"]

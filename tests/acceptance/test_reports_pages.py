@@ -55,7 +55,12 @@ def test_the_editor_shows_errors_beside_fields_and_saves_versions(database_url: 
         api = client.get(f"/api{template_path}").json()
         assert api["current_version"] == 2 and api["body"] == "# hi 2"
         run_page = client.get(edited.headers["location"])
-        assert run_page.status_code == 200 and 'src="/static/run.js"' in run_page.text
+        assert run_page.status_code == 200 and 'src="/static/run.js?v=' in run_page.text
+        # A versioned asset URL may be kept for a year; any other URL of it must be revalidated.
+        script = re.search(r'src="(/static/run\.js\?v=[0-9a-f]+)"', run_page.text).group(1)  # type: ignore[union-attr]
+        assert client.get(script).headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert client.get("/static/run.js").headers["cache-control"] == "no-cache"
+        assert client.get("/static/run.js?v=0123456789abcdef").headers["cache-control"] == "no-cache"
         forged = client.post(template_path, data={"csrf_token": "x.y", "name": "evil", "body": "x"})
         assert forged.status_code == 403
         assert client.get(f"/api{template_path}").json()["name"] == "Page made"

@@ -526,8 +526,9 @@ def test_report_children_fit_the_container_memory(manifest: str, slots_var: str,
                    int(env.get("PDF_MEMORY_MB") or defaults.pdf_memory_mb) if manifest == "worker.yaml" else 0)
     processes = int(env.get("WORKER_PROCESSES") or 1)
     pool = int(env.get("RENDER_POOL_SIZE") or defaults.render_pool_size)
+    pdf_pool = int(env.get("PDF_POOL_SIZE") or defaults.pdf_pool_size) if manifest == "worker.yaml" else 0
     memory = _limit_mb(container) * 1024 * 1024
     slots = int(env.get(slots_var) or memory_budget.fitting_slots(memory, child_mb, per_slot_mb, ceiling=64,
-                                                                  processes=processes, pool=pool))
+                                                                  processes=processes, pool=pool, pdf_pool=pdf_pool))
     assert slots >= at_least, f"{manifest}: only {slots} slot(s) fit"
-    assert processes * memory_budget.needed_mb(slots, child_mb, per_slot_mb, pool) <= _limit_mb(container)
+    assert processes * memory_budget.needed_mb(slots, child_mb, per_slot_mb, pool, pdf_pool) <= _limit_mb(container)

@@ -1,7 +1,8 @@
 // Live status of a run: Server-Sent Events from /api/runs/{id}/events, falling back to polling
 // GET /api/runs/{id} when EventSource is missing or the stream fails. When the run completes, the
-// report's sanitised HTML is fetched and shown in place: no reload. (A static file: the CSP allows
-// no inline script.)
+// report's sanitised HTML is shown in place, no reload: the stream carries it (?report=html: a
+// "report" event between the final "run" event and "end"); without it (polling, or an "end" with no
+// report) it is fetched from /runs/{id}/fragment. (A static file: the CSP allows no inline script.)
 (function () {
   "use strict";
   var root = document.getElementById("run");
@@ -19,7 +20,9 @@
   var pollTimer = null;
   var source = null;
 
-  function show(run) {
+  // streaming: the stream's "end" (not the final "run" event) stops it, so the "report" event that
+  // follows the final "run" event is still delivered; closing at once would drop it.
+  function show(run, streaming) {
     statusEl.textContent = run.status;
     statusEl.className = "badge " + run.status;
     root.setAttribute("data-status", run.status);
@@ -36,20 +39,23 @@
       downloadsEl.hidden = false;
       var shareEl = document.getElementById("share");
       if (shareEl) { shareEl.hidden = false; }
-      if (!shownReport) { loadReport(); }
+      if (!shownReport && !streaming) { loadReport(); }
     }
-    if (FINAL[run.status]) { stop(); }
+    if (FINAL[run.status] && !streaming) { stop(); }
+  }
+
+  function insertReport(html) {
+    // Sanitised by the server (nh3 allow-list) and inert under the page's CSP.
+    reportEl.innerHTML = html;
+    shownReport = true;
+    root.setAttribute("data-report", "shown");
   }
 
   function loadReport() {
     shownReport = true;
     fetch("/runs/" + runId + "/fragment", { credentials: "same-origin" })
       .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.text(); })
-      .then(function (html) {
-        // Sanitised by the server (nh3 allow-list) and inert under the page's CSP.
-        reportEl.innerHTML = html;
-        root.setAttribute("data-report", "shown");
-      })
+      .then(insertReport)
       .catch(function () { shownReport = false; liveEl.textContent = "Could not load the report; reload the page."; });
   }
 
@@ -66,7 +72,7 @@
       fetch("/api/runs/" + runId, { credentials: "same-origin", headers: { Accept: "application/json" } })
         // A 503 (the database restarting) or any error body is not the run: keep what is shown, ask again.
         .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
-        .then(show)
+        .then(function (run) { show(run, false); })
         .catch(function () { /* try again on the next tick */ });
     }, 1000);
   }
@@ -77,10 +83,14 @@
   }
   if (!window.EventSource) { poll(); return; }
   var received = false;
-  source = new EventSource("/api/runs/" + runId + "/events");
+  source = new EventSource("/api/runs/" + runId + "/events?report=html");
   root.setAttribute("data-live", "sse");
-  source.addEventListener("run", function (e) { received = true; show(JSON.parse(e.data)); });
-  source.addEventListener("end", function () { stop(); });
+  source.addEventListener("run", function (e) { received = true; show(JSON.parse(e.data), true); });
+  source.addEventListener("report", function (e) { if (!shownReport) { insertReport(e.data); } });
+  source.addEventListener("end", function () {
+    stop();
+    if (root.getAttribute("data-status") === "COMPLETED" && !shownReport) { loadReport(); }
+  });
   source.onerror = function () {
     // The browser retries by itself; if the stream never worked, poll instead.
     if (!received || source.readyState === EventSource.CLOSED) { stop(); poll(); }

@@ -4,8 +4,9 @@ The worker makes downloads so that the web never lays out a PDF (seconds of CPU 
 every other request of that process); the web serves the stored bytes. PDF is enqueued by START_RUN as
 soon as a run completes; any format of ``common.reports.FORMATS`` can be asked for.
 The PDF is laid out in a limited child process (``common.reports.pdf``: PDF_TIMEOUT_SECONDS,
-PDF_MEMORY_MB, PDF_MAX_PAGES), never in this process: a huge report cannot hold this worker's GIL or
-memory, and the jobs beside it go on. The other formats are linear transforms, made in a thread.
+PDF_MEMORY_MB, PDF_MAX_PAGES; a warm one of PDF_POOL_SIZE when ready), never in this process: a huge
+report cannot hold this worker's GIL or memory, and the jobs beside it go on. The other formats are
+linear transforms, made in a thread.
 A download over its limits is refused for good: the reason goes to ``run_export_failures`` (the run page
 shows it, the download answers 422) and the job *completes* saying so; retrying would fail the same way.
 Idempotent: a repeated attempt overwrites the same (run, format) row. A run that is not COMPLETED has
@@ -21,15 +22,9 @@ from common.errors import NotFound
 from common.reports import FORMATS, ExportFile, RenderResult, export_report
 from common.reports.errors import ExportRefused
 from common.reports.export import _slug
-from common.reports.pdf import PdfLimits, make_pdf_async
+from common.reports.pdf import limits_for, make_pdf_async
 from common.sql import query
 from worker.context import JobContext
-
-
-def pdf_limits(ctx: JobContext) -> PdfLimits:
-    s = ctx.settings
-    return PdfLimits(wall_seconds=s.pdf_timeout_seconds, cpu_seconds=s.pdf_timeout_seconds,
-                     memory_bytes=s.pdf_memory_mb * 1024 * 1024, max_pages=s.pdf_max_pages)
 
 
 async def export(ctx: JobContext) -> dict[str, Any]:
@@ -68,7 +63,7 @@ async def make_export(ctx: JobContext, run_id: str, fmt: str) -> dict[str, Any]:
 async def _make(ctx: JobContext, run: dict[str, Any], fmt: str) -> ExportFile:
     if fmt == "pdf":
         parameters = {str(k): _shown(v) for k, v in (run.get("parameters") or {}).items()}
-        data = await make_pdf_async(run["report_html"], run["template_name"], parameters, pdf_limits(ctx))
+        data = await make_pdf_async(run["report_html"], run["template_name"], parameters, limits_for(ctx.settings))
         return ExportFile(data, "application/pdf", f"{_slug(run['template_name'])}.pdf")
     result = RenderResult.from_dict({"html": run["report_html"], "markdown": run["report_markdown"],
                                      "tables": run["report_tables"] or []})
