@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
@@ -55,6 +56,19 @@ def _list(body: Mapping[str, Any], name: str, errors: dict[str, str]) -> list[st
     return list(dict.fromkeys(v.strip() for v in value if v.strip()))
 
 
+def _is_http_url(url: str) -> bool:
+    """An http(s) URL a delivery can open: a host, and a port that is a number in range. (A regex alone
+    let ``http://[::1`` or ``http://host:99999`` be stored, to fail at every delivery.)"""
+    if len(url) > 2000 or not re.match(r"^https?://[^\s/?#]+", url):
+        return False
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when the port is not a number in range
+    except ValueError:
+        return False
+    return bool(parts.hostname)
+
+
 def parse_spec(body: object, base: ScheduleSpec | None = None) -> ScheduleSpec:
     """A create's body (``base`` None) or a PATCH's (fields missing keep ``base``'s values)."""
     if not isinstance(body, dict):
@@ -86,7 +100,7 @@ def parse_spec(body: object, base: ScheduleSpec | None = None) -> ScheduleSpec:
     if bad:
         errors["emails"] = f"not an e-mail address: {bad[0][:100]!r}"
     webhooks = _list(body, "webhooks", errors)
-    bad = [w for w in webhooks if not re.match(r"^https?://[^\s/?#]+", w) or len(w) > 2000]
+    bad = [w for w in webhooks if not _is_http_url(w)]
     if bad:
         errors["webhooks"] = f"not an http(s) URL: {bad[0][:100]!r}"
     formats = body.get("formats", ["pdf"])

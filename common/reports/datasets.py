@@ -75,12 +75,19 @@ def parse_csv(data: bytes, *, limits: DatasetLimits | None = None) -> Dataset:
 
 def _decode(data: bytes) -> str:
     try:
-        return data.decode("utf-8-sig")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValidationError(
             f"The CSV file is not UTF-8 text (invalid byte at position {exc.start}); "
             "save it as 'CSV UTF-8' and upload it again."
         ) from None
+    # PostgreSQL cannot store NUL in text or jsonb: in a column name it was a 500 at upload, in a value a
+    # report that could never be stored. Python's csv module reads NUL without complaint.
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise ValidationError(f"The CSV file contains a NUL character (line {text.count(chr(10), 0, nul) + 1}); "
+                              "it is not a text file, or it was saved with a wrong encoding.")
+    return text
 
 
 def _records(text: str) -> Iterator[tuple[int, list[str]]]:

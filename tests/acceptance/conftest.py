@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -9,8 +11,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from common.db import is_transaction_pooler
+from common.embedded_pg import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from tests.support.databases import database_url_for
-from tests.support.processes import Service
+from tests.support.processes import Service, free_port
 
 
 @pytest.fixture
@@ -34,3 +37,13 @@ def services(tmp_path: Path, server_url: str) -> Iterator[Callable[..., Service]
         if service.process is not None and service.process.poll() is None:
             service.process.kill()
             service.process.wait()
+
+
+@pytest.fixture
+def own_server() -> Iterator[EmbeddedPostgres]:
+    """A server this test may stop and start (on the same port), whatever TEST_DATABASE_URL says."""
+    data_dir = Path(tempfile.mkdtemp(prefix="rg-restart-pg-"))
+    server = EmbeddedPostgres(data_dir, port=free_port(), settings=dict(FAST_UNSAFE_SETTINGS))
+    yield server
+    server.stop()
+    shutil.rmtree(data_dir, ignore_errors=True)

@@ -163,3 +163,38 @@ def test_newcomer_writes_a_template_runs_it_and_downloads_the_pdf(database_url: 
     assert (shots / "dashboard.png").stat().st_size > 10_000
     assert not errors, errors  # no CSP violation, no failed request
     context.close()
+
+
+def test_the_run_page_rides_out_a_database_and_web_restart_and_shows_the_finished_run(
+        own_server: Any, services: Any, browser: Any, tmp_path: Path) -> None:
+    """Before: the page's stream, cut by the web's restart, reconnected into a 503 while the database was
+    down, so the page polled; each poll's 503 body was shown as the run (status "undefined", the error box
+    saying "the database is not reachable"), and that error box stayed after the run completed."""
+    from common.migrate import migrate
+    from tests.support.accounts import sign_in_browser
+    from tests.support.databases import WORKSPACE
+    from tests.support.schedules import make_template
+
+    url = own_server.start()
+    migrate(url, WORKSPACE)
+    web = services("web", url)
+    wait_for(web.ready, timeout=20, message="web ready")
+    with web.client() as api:
+        run_id = api.post("/api/runs", json={"template_id": make_template(url), "parameters": {}}).json()["id"]
+    context = browser.new_context(base_url=web.base_url)
+    sign_in_browser(context, web.base_url, url)
+    page = context.new_page()
+    page.goto(f"/runs/{run_id}")
+    page.wait_for_selector('#run[data-live="sse"][data-status="QUEUED"]')
+    own_server.stop()
+    web.stop()
+    web.start()  # same port; the database is still down, so the stream's reconnect gets a 503
+    page.wait_for_selector('#run[data-live="polling"]', timeout=20_000)
+    page.wait_for_timeout(2500)  # a few polls answered 503 while the database is down
+    assert page.get_attribute("#run", "data-status") == "QUEUED"
+    assert page.is_hidden("#run-error")
+    own_server.start()
+    services("worker", url, POLL_INTERVAL_SECONDS=0.5)
+    page.wait_for_selector('#run[data-status="COMPLETED"]', timeout=30_000)
+    assert page.is_hidden("#run-error")
+    context.close()

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
-import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
-from common.embedded_pg import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from common.migrate import migrate
 from tests.support.databases import (
     CALLS_DDL,
@@ -24,18 +18,8 @@ from tests.support.databases import (
     job,
     wait_status,
 )
-from tests.support.processes import free_port, wait_for
+from tests.support.processes import wait_for
 from tests.support.schedules import make_template
-
-
-@pytest.fixture
-def own_server() -> Iterator[EmbeddedPostgres]:
-    """A server this test may stop and start (on the same port), whatever TEST_DATABASE_URL says."""
-    data_dir = Path(tempfile.mkdtemp(prefix="rg-restart-pg-"))
-    server = EmbeddedPostgres(data_dir, port=free_port(), settings=dict(FAST_UNSAFE_SETTINGS))
-    yield server
-    server.stop()
-    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def test_kill_9_mid_job_is_rescued_after_the_lease_and_completed_by_another_worker(database_url, services):

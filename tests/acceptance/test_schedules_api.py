@@ -53,6 +53,12 @@ def test_bad_input_is_a_named_4xx_and_unknown_ids_are_404(database_url, services
         wrong = client.post("/api/schedules", json={"template_id": template, "cron": "@hourly",
                                                     "parameters": {"nope": 1}, "emails": ["a@example.com"]})
         assert wrong.status_code == 422, wrong.text
+        # URLs that look like http(s) at a glance but that no delivery could ever open (before: stored, 201).
+        for url in ("http://[::1", "http://example.com:99999/hook", "http://example.com:port/hook", "https://:443/x"):
+            hook = client.post("/api/schedules", json={"template_id": template, "cron": "@daily",
+                                                       "webhooks": [url]})
+            assert hook.status_code == 422 and set(hook.json()["error"]["details"]) == {"webhooks"}, (url, hook.text)
+        assert client.get("/api/schedules").json()["schedules"] == []
         for path in (f"/api/schedules/{uuid.uuid4()}", "/api/schedules/not-a-uuid",
                      f"/api/schedules/{uuid.uuid4()}/deliveries"):
             assert client.get(path).status_code == 404

@@ -133,3 +133,14 @@ def test_csrf_is_refused_before_the_body_is_read(web: Service, database_url: str
     assert status == 403, (status, answer)
     if path.startswith("/api/"):
         assert answer["error"]["code"] == "csrf_rejected"
+
+
+@pytest.mark.parametrize("content", [b"a\x00,b\n1,2\n", b"a,b\n1\x00,2\n"], ids=["in-a-column-name", "in-a-value"])
+def test_a_csv_with_a_nul_character_is_refused_and_nothing_is_stored(web: Service, content: bytes) -> None:
+    """Before: a NUL in a column name reached PostgreSQL (which cannot store it in text): a 500."""
+    with web.client() as api:
+        before = api.get("/api/datasets").json()
+        answer = api.post("/api/datasets", files={"file": ("nul.csv", content, "text/csv")})
+        assert answer.status_code == 422, answer.text
+        assert "NUL character" in answer.json()["error"]["message"]
+        assert api.get("/api/datasets").json() == before

@@ -32,6 +32,8 @@
       document.getElementById("run-error-message").textContent = run.error.message || "";
       document.getElementById("run-error-where").textContent = run.error.line ? "at template line " + run.error.line : "";
       errorEl.hidden = false;
+    } else {
+      errorEl.hidden = true;
     }
     if (run.status === "COMPLETED") {
       downloadsEl.hidden = false;
@@ -68,7 +70,8 @@
     if (pollTimer) { return; }
     pollTimer = setInterval(function () {
       fetch("/api/runs/" + runId, { credentials: "same-origin", headers: { Accept: "application/json" } })
-        .then(function (r) { return r.json(); })
+        // A 503 (the database restarting) or any error body is not the run: keep what is shown, ask again.
+        .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
         .then(function (run) { show(run, false); })
         .catch(function () { /* try again on the next tick */ });
     }, 1000);

@@ -31,6 +31,8 @@ def test_semicolon_files_and_trailing_blank_lines() -> None:
         (b"a,b\n1,2\n3,4,5\n", "Line 3 has 3 fields, but the header has 2"),
         (b"a,,c\n1,2,3\n", "empty column name"),
         (b"a,b,a\n1,2,3\n", "repeats column name(s): a"),
+        (b"a\x00,b\n1,2\n", "a NUL character (line 1)"),
+        (b"a,b\n1,2\n3\x00,4\n", "a NUL character (line 3)"),
     ],
 )
 def test_malformed_files_are_explained(content: bytes, message: str) -> None:
