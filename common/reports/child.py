@@ -20,7 +20,6 @@ would copy locks held by other threads and its database connections.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import resource
@@ -33,6 +32,7 @@ from pathlib import Path
 from common.process_guard import drop_capabilities
 
 ROOT = Path(__file__).resolve().parents[2]  # the directory holding the `common` package
+READY = b"ready\n"  # what a child started ahead of its job writes once its limits hold (common/reports/pool.py)
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ def run_child(module: str, payload: bytes, wall_seconds: float) -> ChildExit:
 
 async def run_child_async(module: str, payload: bytes, wall_seconds: float) -> ChildExit:
     """Like ``run_child`` but awaitable; kills the child if the awaiting task is cancelled."""
+    import asyncio  # here, not at the top: the children import this module and never need it
+
     proc = await asyncio.create_subprocess_exec(
         *command(module), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         cwd=ROOT, env=environment(), start_new_session=True)

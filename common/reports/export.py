@@ -25,8 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from common.reports.render import RenderResult
+if TYPE_CHECKING:  # annotations only: the PDF child imports this module and must not import Jinja2 and Markdown
+    from common.reports.render import RenderResult
 
 _HERE = Path(__file__).resolve().parent
 FONTS = _HERE / "fonts"

@@ -34,9 +34,8 @@ WARM_UP = "<h1>Warm</h1><p>Ünïcode €</p><table><tr><th>k</th><th>v</th></tr>
 def main(argv: list[str]) -> int:
     memory_bytes, cpu_seconds = int(argv[0]), float(argv[1])
     os.nice(NICE)
-    from common.reports.child import apply_limits  # imported after os.nice: at the lower priority too
+    from common.reports.child import READY, apply_limits  # imported after os.nice: at the lower priority too
     from common.reports.export import html_to_pdf, resource_policy
-    from common.reports.pool import READY
 
     html_to_pdf(WARM_UP, "warm", {"p": "v"})
     resource_policy()

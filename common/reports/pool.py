@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from common.reports import child
 
 log = logging.getLogger(__name__)
-READY = b"ready\n"  # what render_child writes once its limits hold
+READY = child.READY
 
 
 @dataclass

@@ -23,9 +23,8 @@ import pickle
 import sys
 from typing import Any
 
-from common.reports.child import apply_limits
+from common.reports.child import READY, apply_limits
 from common.reports.errors import RenderError
-from common.reports.pool import READY
 from common.reports.render import render_in_process
 
 # Exercises what the examples use (a loop, filters, a table, a chart) once before the limits.
