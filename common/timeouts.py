@@ -80,10 +80,19 @@ async def within(coro: Coroutine[Any, Any, T], timeout: float) -> T:
     return result
 
 
-async def _abandon(task: asyncio.Future[Any]) -> None:
+async def cancel_in_statement(task: asyncio.Future[Any]) -> None:
+    """Cancel a task that may be inside a psycopg statement (a ``within`` limit, e.g. the claim loop) so
+    that it ends at once even on a black-holed network: cancel, let it reach psycopg's server-side
+    cancel, and interrupt that too. One cancel is not enough: the server-side cancel waits up to 5 s for
+    an answer, twice when the cancelled statement was itself cancelling (the shutdown drill: 10 s)."""
     task.cancel()
     await asyncio.sleep(0)  # let it reach psycopg's server-side cancel…
-    task.cancel()  # …and interrupt that too
+    if not task.done():
+        task.cancel()  # …and interrupt that too
+
+
+async def _abandon(task: asyncio.Future[Any]) -> None:
+    await cancel_in_statement(task)
     with contextlib.suppress(BaseException):
         await asyncio.wait({task}, timeout=ABANDON_SECONDS)
     if task.done() and not task.cancelled():

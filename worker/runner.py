@@ -35,6 +35,7 @@ from common.queue import QueueStore
 from common.queue_types import AttemptError, ClaimedJob, Finished
 from common.quotas import Quotas
 from common.reports import pdf, sandbox
+from common.timeouts import cancel_in_statement
 from worker.completer import Completer
 from worker.context import JobContext
 from worker.executor import Executor
@@ -217,7 +218,10 @@ class Worker:
             await asyncio.wait({loop, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-            loop.cancel()  # a claim in flight may be lost: shutdown gives back every job locked by us
+            # A claim in flight may be lost: shutdown gives back every job locked by us. Cancelled twice
+            # (the claim's statements run in this task, common.timeouts.within): on a black-holed network
+            # psycopg's server-side cancel would otherwise hold the shutdown for 5-10 s.
+            await cancel_in_statement(loop)
             await asyncio.gather(loop, stop, return_exceptions=True)
             await self._shutdown()
 

@@ -2,7 +2,8 @@
 
 The limit must hold on a black-holed network (where psycopg's own server-side cancel would wait 5 s), a
 cancellation from elsewhere must stay a cancellation, and a statement that answers in time must leave no
-cancellation behind to strike the caller later.
+cancellation behind to strike the caller later. A task cancelled from elsewhere in the middle of such a
+statement (the worker's shutdown cancelling its claim loop) ends at once with ``cancel_in_statement``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 
 from common.db import libpq_url
-from common.timeouts import within
+from common.timeouts import cancel_in_statement, within
 from tests.support.proxy import BlackHoleProxy
 
 
@@ -76,3 +77,27 @@ def test_a_cancellation_from_elsewhere_stays_a_cancellation(direct_database_url)
             assert statement.cancelled()
 
     asyncio.run(go())
+
+
+
+def test_a_shutdown_cancels_a_statement_on_a_black_holed_connection_at_once(direct_database_url, proxy):
+    """The shutdown drill's 5-10 s (tests/acceptance/test_queue_promises.py, 2 of 6 runs before): one cancel
+    of a task inside a statement on a dead path waits for psycopg's server-side cancel, which never
+    answers there; ``cancel_in_statement`` interrupts that too."""
+    async def go() -> float:
+        conn = await psycopg.AsyncConnection.connect(libpq_url(proxy.url_for(direct_database_url)),
+                                                     autocommit=True)
+        try:
+            proxy.blackhole()
+            statement = asyncio.create_task(within(conn.execute("SELECT 1"), 30.0))
+            await asyncio.sleep(0.2)
+            started = time.monotonic()
+            await cancel_in_statement(statement)
+            with pytest.raises(asyncio.CancelledError):
+                await statement
+            return time.monotonic() - started
+        finally:
+            proxy.heal()
+            await conn.close()
+
+    assert asyncio.run(go()) < 2.0  # one cancel: at least the 5 s of psycopg's server-side cancel
