@@ -220,7 +220,7 @@ class Worker:
             stop.cancel()
             # A claim in flight may be lost: shutdown gives back every job locked by us. Cancelled twice
             # (the claim's statements run in this task, common.timeouts.within): on a black-holed network
-            # psycopg's server-side cancel would otherwise hold the shutdown for 5-10 s.
+            # the driver's server-side cancel would otherwise hold the shutdown for 5-10 s.
             await cancel_in_statement(loop)
             await asyncio.gather(loop, stop, return_exceptions=True)
             await self._shutdown()
