@@ -16,27 +16,25 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.machine import loadavg
+from common.reports.child import READY, command, environment
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILDREN = {"render": ("common.reports.render_child", "536870912", "10.0"),
             "pdf": ("common.reports.pdf_child", "335544320", "60.0")}
-READY = b"ready\n"
 
 
 def start_once(tree: Path, which: str) -> tuple[float, float]:
     """(CPU seconds of the child, wall seconds to its ready line) for one child started from ``tree``."""
     module, *args = CHILDREN[which]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-E", "-s", "-m", module, *args], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=tree, env=env,
-                            start_new_session=True)
+    # child.spawn's command line and environment, but in ``tree``: `-m` imports the tree's own `common`.
+    proc = subprocess.Popen([*command(module), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, cwd=tree, env=environment(), start_new_session=True)
     assert proc.stdout is not None and proc.stdin is not None
     got = proc.stdout.read(len(READY))
     ready = time.perf_counter() - started

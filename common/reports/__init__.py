@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 # Where each name lives. Resolved on first use (PEP 562), not at import: the render and PDF children import
 # ``common.reports.child`` and one engine module each, and must not pay for the rest of the package at every
-# start (they are one-use processes, so every report pays their imports: Jinja2 and Markdown were ~40 % of a
-# PDF child's start-up before the layout engine; bench/child_start.py).
+# start (they are one-use processes, so every report pays their imports: Jinja2 and Markdown were ~100 ms of a
+# PDF child's 627 ms of CPU; bench/child_start.py).
 _WHERE = {
     "Dataset": "common.reports.datasets",
     "DatasetLimits": "common.reports.datasets",

@@ -79,7 +79,6 @@ def test_a_cancellation_from_elsewhere_stays_a_cancellation(direct_database_url)
     asyncio.run(go())
 
 
-
 def test_a_shutdown_cancels_a_statement_on_a_black_holed_connection_at_once(direct_database_url, proxy):
     """The shutdown drill's 5-10 s (tests/acceptance/test_queue_promises.py, 2 of 6 runs before): one cancel
     of a task inside a statement on a dead path waits for psycopg's server-side cancel, which never
