@@ -51,6 +51,7 @@ class Settings:
     worker_processes: int = 1
     # Set by the WORKER_PROCESSES supervisor for its children: serve health/metrics on this unix socket.
     health_socket: str | None = None
+    supervisor_pid: int | None = None  # set by WORKER_PROCESSES' parent: a child leaves when it dies
     job_lease_seconds: float = 30.0
     shutdown_grace_seconds: float = 8.0
     log_format: str = "text"
@@ -150,6 +151,7 @@ class Settings:
             worker_light_concurrency=_number(env, "WORKER_LIGHT_CONCURRENCY", 64, int, 1, 1000),
             worker_processes=processes,
             health_socket=env.get("REPORTGEN_HEALTH_SOCKET") or None,
+            supervisor_pid=_number(env, "REPORTGEN_SUPERVISOR_PID", 0, int, 0, 2**31 - 1) or None,
             job_lease_seconds=_number(env, "JOB_LEASE_SECONDS", 30.0, float, 0.5, 86400),
             shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", 8.0, float, 0, 3600),
             log_format=log_format,

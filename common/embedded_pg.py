@@ -13,7 +13,6 @@ checkout (``reportgen ping``, ``reportgen jobs``) find it without ``DATABASE_URL
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import importlib.util
 import json
@@ -29,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.errors import ConfigError
+from common.process_guard import signal_when_parent_dies
 
-_PR_SET_PDEATHSIG = 1
 CONNECTION_FILE = "connection.json"
 
 # Settings for a throwaway test server: durability is not wanted there, speed is.
@@ -142,8 +141,7 @@ def reachable_server_dir(data_dir: Path, account: pwd.struct_passwd) -> Path:
 
 def _set_parent_death_signal() -> None:
     """Runs in the child between fork and exec (after the uid change, which would clear it)."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    signal_when_parent_dies(signal.SIGTERM)
 
 
 @dataclass

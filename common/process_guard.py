@@ -28,13 +28,16 @@ import contextlib
 import ctypes
 import logging
 import os
+import signal
 import sys
+from collections.abc import Callable
 
 from common.config import Settings
 
 log = logging.getLogger(__name__)
 
 SECRET_ENV = ("DATABASE_URL", "LISTEN_DATABASE_URL", "SMTP_URL", "METRICS_TOKEN")
+_PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
 _PR_CAPBSET_DROP = 24
 _PR_SET_NO_NEW_PRIVS = 38
@@ -79,6 +82,28 @@ def _wipe_c_environ(libc: ctypes.CDLL, names: list[str]) -> None:
             if entry.startswith(prefix):
                 ctypes.memset(address + len(prefix), 0, len(entry) - len(prefix))
         index += 1
+
+
+def signal_when_parent_dies(signum: int) -> bool:
+    """Ask the kernel to send ``signum`` to this process when its parent exits; False where it cannot.
+
+    Safe between fork and exec (``preexec_fn``): it only calls ``prctl``. The signal follows the thread
+    that forked us, which for our parents (the event loop's thread, ``make run``) is the process itself."""
+    libc = _libc()
+    return libc is not None and libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+
+
+def leave_with_parent(parent_pid: int, stop: Callable[[], None]) -> None:
+    """A ``WORKER_PROCESSES`` child: SIGTERM when the supervisor dies, however it dies (``kill -9``, OOM).
+
+    Without it a child outlives its parent as an orphan that keeps claiming jobs with nobody to stop or
+    watch it. SIGTERM, not SIGKILL: the child stops claiming and gives its jobs back, as on any stop.
+    If the parent died before we asked (it exited between our fork and here), stop now."""
+    if not signal_when_parent_dies(signal.SIGTERM):
+        log.warning("cannot ask to be told when the worker supervisor dies (prctl failed)")
+    if os.getppid() != parent_pid:
+        log.warning("the worker supervisor (pid %d) is gone: stopping", parent_pid)
+        stop()
 
 
 def secret_environment(settings: Settings, database_url: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from common.http_server import make_server, serve
 from common.logs import redact_url
 from common.metrics import Metrics
 from common.migrate import migrate_when_reachable
+from common.process_guard import leave_with_parent
 from common.runtime import install_stop_signals
 from worker.health import build_health_app
 from worker.registry import load_handlers, load_light_types
@@ -54,6 +55,8 @@ async def serve_worker(settings: Settings, url: str, *, with_http: bool = True) 
         return
     worker = build_worker(settings, url)
     install_stop_signals(worker.request_stop)
+    if settings.supervisor_pid is not None:
+        leave_with_parent(settings.supervisor_pid, worker.request_stop)
     warn_about_pooler(settings, url)
     log.info("worker using database %s", redact_url(url))
     server = make_server(build_health_app(worker), settings.host, settings.port,

@@ -7,7 +7,9 @@ directory only this parent uses); the parent's ``/metrics`` scrapes every child 
 ready. A child that exits is restarted after a capped backoff. SIGTERM/SIGINT are forwarded to every child,
 which stops claiming and gives its jobs back within ``SHUTDOWN_GRACE_SECONDS``; a child still alive
 ``STOP_DEADLINE_SECONDS`` after the signal is killed (its leases cover it), so the parent exits within
-Cloud Run's 10 s.
+Cloud Run's 10 s. A parent that dies without a word (``kill -9``, the OOM killer) takes its children with
+it: the kernel sends each a SIGTERM (``PR_SET_PDEATHSIG``, ``common.process_guard.leave_with_parent``), and
+they stop as on any stop, instead of living on as orphans that claim jobs with nobody watching them.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ SCRAPE_EVERY_SECONDS = 5.0  # keeps each child's last counts fresh, for when it 
 RESTART_BACKOFF_MAX_SECONDS = 10.0
 STABLE_AFTER_SECONDS = 30.0  # a child that ran this long restarts at once when it dies
 HEALTH_SOCKET_ENV = "REPORTGEN_HEALTH_SOCKET"
+SUPERVISOR_PID_ENV = "REPORTGEN_SUPERVISOR_PID"  # the child stops when this process dies (process_guard)
 
 
 @dataclass
@@ -119,7 +122,8 @@ class Supervisor:
         # REPORT_SLOTS: each process's share of the container's memory (common/memory_budget.py), which a
         # process told WORKER_PROCESSES=1 could not work out itself.
         env = {**os.environ, **secret_environment(self.settings, self.database_url), "WORKER_PROCESSES": "1",
-               "REPORT_SLOTS": str(self.settings.report_slots), HEALTH_SOCKET_ENV: str(child.socket_path)}
+               "REPORT_SLOTS": str(self.settings.report_slots), HEALTH_SOCKET_ENV: str(child.socket_path),
+               SUPERVISOR_PID_ENV: str(os.getpid())}
         child.process = await asyncio.create_subprocess_exec(sys.executable, "-m", "worker", env=env)
         child.started_at = time.monotonic()
         log.info("started worker process %d (pid %d)", child.slot, child.process.pid)

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.databases import WORKSPACE, connect, handler_calls
+from tests.support.databases import WORKSPACE, connect, handler_calls, insert_job, job
 from tests.support.processes import Service, wait_for
 
 
@@ -82,6 +82,25 @@ def test_two_processes_share_one_port_restart_after_kill_9_and_stop_on_sigterm(d
     assert time.monotonic() - started < 10, "within Cloud Run's 10 s"
     wait_for(lambda: not any(_alive(p) for p in restarted), timeout=5, message="every child gone")
     assert "stopping: no new claims" in parent.log(), "the children got the signal and stopped claiming"
+
+
+def test_children_stop_and_give_their_jobs_back_when_the_supervisor_is_killed(database_url, services):
+    """kill -9 of the parent (OOM killer, a crashed container runtime, a test's cleanup): its children must
+    not live on as orphans that claim jobs with nobody to stop them. The kernel tells each (SIGTERM) and
+    it stops as on any stop: its long job goes back to the queue, uncounted."""
+    parent = services("worker", database_url, WORKER_PROCESSES=2, WORKER_CONCURRENCY=2, SHUTDOWN_GRACE_SECONDS=1)
+    wait_for(lambda: parent.ready(), timeout=60, message="both worker processes ready")
+    pids = [c["pid"] for c in _children(parent)]
+    jobs = [insert_job(database_url, "SLOW_FIRST_CALL", '{"sleep_seconds": 120}') for _ in range(2)]
+    wait_for(lambda: len(handler_calls(database_url)) == 2, timeout=20, message="both long jobs started")
+
+    parent.signal(signal.SIGKILL)
+    parent.wait_exit(timeout=5)
+    wait_for(lambda: not any(_alive(p) for p in pids), timeout=15, message="both children gone after the parent")
+    for job_id in jobs:
+        given_back = job(database_url, job_id)
+        assert given_back["status"] == "QUEUED" and given_back["attempts"] == 0, given_back
+    assert parent.log().count("stopping: no new claims") == 2, parent.log()
 
 
 def test_python_m_worker_twice_on_one_host_without_port(database_url, services):
