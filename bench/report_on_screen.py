@@ -8,6 +8,8 @@ tests/acceptance/measure_run_latency.py, so that the disk of a shared machine st
 
 - ``pool``: this checkout at its defaults (``RENDER_POOL_SIZE=2``);
 - ``no pool``: this checkout with ``RENDER_POOL_SIZE=0``, a fresh interpreter per render;
+- ``no hold``: this checkout with ``RUN_PAGE_WAIT_SECONDS=0``: the form's redirect at once, the report
+  then through the run page's EventSource (as before 2026-12-04);
 - ``before`` (with ``--before DIR``): another checkout, e.g. ``git archive main | tar -x -C DIR``.
 
 Samples are interleaved (every round visits every system and example, in a shuffled order), so the load of
@@ -226,7 +228,37 @@ class Browser:
         elapsed = time.perf_counter() - started  # as before the page's marks: comparable with earlier runs
         page.wait_for_function("() => window.__rosMarks && window.__rosMarks.painted", timeout=10_000)
         run_id = str(page.get_attribute("#run", "data-run-id"))
-        return elapsed, run_id, _browser_phases(page.evaluate(_READ_MARKS), system.database_url, run_id)
+        phases = _browser_phases(page.evaluate(_READ_MARKS), system.database_url, run_id)
+        return elapsed, run_id, {**phases, **self.floors(system, slug, run_id)}
+
+    def floors(self, system: System, slug: str, run_id: str) -> dict[str, float]:
+        """What Playwright's clock costs without our work, on the same form page and the same click:
+
+        - ``harness_floor``: the click's listener puts the selector's element in the page at once (no
+          request, no navigation): Playwright's own round trips, actionability checks and polling;
+        - ``navigation_floor``: the listener navigates to the run just made, finished (its page has the
+          report in it): the floor of any design that shows the report on a new page.
+        """
+        page, out = self.pages[system.name], {}
+        for name, action in (("harness_floor", _SHOW_AT_ONCE), ("navigation_floor", _GO_TO_RUN)):
+            page.goto(f"{system.base_url}/templates/{system.templates[slug]['id']}/run")
+            page.evaluate(action, run_id)
+            started = time.perf_counter()
+            page.click("#run-button")
+            page.wait_for_selector("#run[data-report=shown] #report svg", timeout=60_000)
+            out[name] = (time.perf_counter() - started) * 1000
+        return out
+
+
+_SHOW_AT_ONCE = """() => document.getElementById("run-button").addEventListener("click", (e) => {
+  e.preventDefault();
+  document.body.insertAdjacentHTML("beforeend",
+    '<div id="run" data-report="shown"><div id="report"><svg width="10" height="10"></svg></div></div>');
+}, true)"""
+_GO_TO_RUN = """(runId) => document.getElementById("run-button").addEventListener("click", (e) => {
+  e.preventDefault();
+  location.assign("/runs/" + runId);
+}, true)"""
 
 
 _READ_MARKS = """() => {
@@ -289,7 +321,8 @@ def _migrate(system: System) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     machine = facts()  # its load average now, at the start
-    specs = [("pool", ROOT, {}, 2), ("no pool", ROOT, {"RENDER_POOL_SIZE": "0"}, 0)]
+    specs = [("pool", ROOT, {}, 2), ("no pool", ROOT, {"RENDER_POOL_SIZE": "0"}, 0),
+             ("no hold", ROOT, {"RUN_PAGE_WAIT_SECONDS": "0"}, 2)]
     if args.before:
         specs.append(("before", Path(args.before).resolve(), {}, args.before_pool))
     specs = [spec for spec in specs if spec[0] in args.systems.split(",")]
@@ -345,7 +378,7 @@ def summarize(samples: dict[str, Any]) -> dict[str, Any]:
                 out.setdefault("all samples", {}).setdefault(mode, {})[name] = {
                     key: {"p50": percentile([r[key] for r in pooled], 50),
                           "p90": percentile([r[key] for r in pooled], 90), "n": len(pooled)}
-                    for key in ("ms", "total_page") if key in pooled[0]}
+                    for key in ("ms", "total_page", "harness_floor", "navigation_floor") if key in pooled[0]}
     return out
 
 

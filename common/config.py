@@ -72,6 +72,9 @@ class Settings:
     # Warm PDF processes per worker process (common/reports/pdf.py), each used for one export; 0: a fresh
     # interpreter per export (0.6-0.7 s of CPU more per PDF).
     pdf_pool_size: int = 1
+    # The web's "Run" form (and the editor's preview) holds its redirect this long for the run to finish,
+    # so that a quick report comes inside the run page itself (no stream, no second fetch); 0: at once.
+    run_page_wait_seconds: float = 0.5
     preview_slots: int = 2
     render_memory_mb: int = 512
     pdf_timeout_seconds: float = 60.0
@@ -170,6 +173,7 @@ class Settings:
                 processes=processes, pool=render_pool, pdf_pool=pdf_pool), int, 1, 1000)),
             render_pool_size=render_pool,
             pdf_pool_size=pdf_pool,
+            run_page_wait_seconds=_number(env, "RUN_PAGE_WAIT_SECONDS", 0.5, float, 0.0, 10.0),
             preview_slots=_number(env, "PREVIEW_SLOTS", memory_budget.fitting_slots(
                 container, render_mb, memory_budget.WEB_PER_SLOT_MB, ceiling=8, pool=render_pool), int, 1, 1000),
             render_memory_mb=render_mb,

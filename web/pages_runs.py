@@ -2,7 +2,9 @@
 
 The report is shown inline as the sanitised HTML the worker stored (nh3 allow-list at render time; our
 charts are the only SVG), under the page's CSP that allows no inline script at all. ``/fragment`` serves
-just that HTML so the page can insert it when the run completes, without a reload.
+just that HTML so the page can insert it when the run completes, without a reload. The "Run" form usually
+redirects here after the run finished (``RUN_PAGE_WAIT_SECONDS``, ``web.sse.wait_until_final``): the report
+is then in the page as served, marked ``data-report="shown"``, and ``run.js`` has nothing to wait for.
 """
 
 from __future__ import annotations

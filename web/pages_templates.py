@@ -26,6 +26,7 @@ from web.api_templates import record_saved, template_id
 from web.page_render import page
 from web.permissions import Access, Route, user_of, workspace_of
 from web.security import csp_with_style_nonce
+from web.sse import wait_until_final
 from web.state import AppState
 
 NEW_BODY = """# {{ title }}
@@ -160,7 +161,14 @@ async def save(request: Request) -> Response:
             response.headers["Retry-After"] = str(exc.retry_after)
             return response
         await record_run_started(conn, request, run)
-    return RedirectResponse(f"/runs/{run['id']}", status_code=303)
+    return await redirect_to_run(request, str(run["id"]))
+
+
+async def redirect_to_run(request: Request, run_id: str) -> Response:
+    """303 to the run page, once the run finished or ``RUN_PAGE_WAIT_SECONDS`` passed (``wait_until_final``)."""
+    state: AppState = request.app.state.rg
+    await wait_until_final(request, run_id, state.settings.run_page_wait_seconds)
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 
 def _changed(template: dict[str, Any] | None, edit: TemplateInput) -> bool:
@@ -229,7 +237,7 @@ async def start_run(request: Request) -> Response:
             details = exc.details if isinstance(exc.details, dict) else {"form": exc.message}
             return await _run_form(request, template, values, details, status_code=422)
         await record_run_started(conn, request, run)
-    return RedirectResponse(f"/runs/{run['id']}", status_code=303)
+    return await redirect_to_run(request, str(run["id"]))
 
 
 ROUTES = [

@@ -39,6 +39,8 @@ def test_values_are_parsed_and_normalised():
     ({"LISTEN_DATABASE_URL": "mysql://h/d"}, "LISTEN_DATABASE_URL must look like"),
     ({"WORKER_PROCESSES": "0"}, "WORKER_PROCESSES must be between 1 and 256"),
     ({"RENDER_POOL_SIZE": "-1"}, "RENDER_POOL_SIZE must be between 0 and 64"),
+    ({"RUN_PAGE_WAIT_SECONDS": "30"}, "RUN_PAGE_WAIT_SECONDS must be between 0 and 10"),
+    ({"REPORTGEN_SUPERVISOR_PID": "x"}, "REPORTGEN_SUPERVISOR_PID must be an integer"),
 ])
 def test_bad_values_raise_one_clear_error(env, message):
     with pytest.raises(ConfigError, match=message):
