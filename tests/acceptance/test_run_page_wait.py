@@ -45,9 +45,9 @@ class _FormFields(HTMLParser):
                 self.fields[a["name"]] = a.get("value", "")
         elif tag == "select" and a.get("name", "").startswith("p."):
             self._select = a["name"]
-        elif tag == "option" and self._select is not None:
-            if self._select not in self.fields or "selected" in a:
-                self.fields[self._select] = a.get("value", "")
+        elif tag == "option" and self._select is not None and (self._select not in self.fields
+                                                                or "selected" in a):
+            self.fields[self._select] = a.get("value", "")
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "select":
