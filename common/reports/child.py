@@ -28,11 +28,26 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
 from common.process_guard import drop_capabilities
 
 ROOT = Path(__file__).resolve().parents[2]  # the directory holding the `common` package
 READY = b"ready\n"  # what a child started ahead of its job writes once its limits hold (common/reports/pool.py)
+
+
+class ChildProcess(Protocol):
+    """What the pools use of a child: a ``subprocess.Popen``, or a zygote's ``ForkedChild``."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+    @property
+    def stdout(self) -> IO[bytes] | None: ...
+    def poll(self) -> int | None: ...
+    def kill(self) -> None: ...
+    def communicate(self, input: bytes | None = None, timeout: float | None = None) -> tuple[bytes, bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -135,7 +150,7 @@ def spawn(module: str, *args: str) -> subprocess.Popen[bytes]:
                             start_new_session=True)
 
 
-def communicate(proc: subprocess.Popen[bytes], payload: bytes, wall_seconds: float) -> ChildExit:
+def communicate(proc: ChildProcess, payload: bytes, wall_seconds: float) -> ChildExit:
     """Hand ``payload`` to a started child, wait for its answer; kill it at the deadline. Always reaps it
     (``proc.kill()`` from another thread, e.g. a cancelled caller, ends the wait at once)."""
     try:

@@ -31,14 +31,27 @@ NICE = 10  # added to the worker's niceness: the kernel gives a nice-10 process 
 WARM_UP = "<h1>Warm</h1><p>Ünïcode €</p><table><tr><th>k</th><th>v</th></tr><tr><td>a</td><td>1</td></tr></table>"
 
 
-def main(argv: list[str]) -> int:
-    memory_bytes, cpu_seconds = int(argv[0]), float(argv[1])
+def prepare() -> None:
+    """Steps 0-1 and the policy of step 2: everything before the limits (a zygote runs it once for all the
+    children it forks; they inherit the niceness, the loaded modules and the policy)."""
     os.nice(NICE)
-    from common.reports.child import READY, apply_limits  # imported after os.nice: at the lower priority too
-    from common.reports.export import html_to_pdf, resource_policy
+    from common.reports.export import html_to_pdf, resource_policy  # after os.nice: at the lower priority
 
     html_to_pdf(WARM_UP, "warm", {"p": "v"})
     resource_policy()
+
+
+def main(argv: list[str]) -> int:
+    prepare()
+    return serve(argv)
+
+
+def serve(argv: list[str]) -> int:
+    """Steps 2-4, in this process or in a child forked from a prepared one (``common.reports.zygote``)."""
+    from common.reports.child import READY, apply_limits
+    from common.reports.export import html_to_pdf
+
+    memory_bytes, cpu_seconds = int(argv[0]), float(argv[1])
     apply_limits(memory_bytes, cpu_seconds)
     sys.stdout.buffer.write(READY)
     sys.stdout.flush()

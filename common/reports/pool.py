@@ -30,13 +30,13 @@ import asyncio
 import logging
 import os
 import select
-import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from common.reports import child
+from common.reports.zygote_client import Zygote
 
 log = logging.getLogger(__name__)
 READY = child.READY
@@ -44,15 +44,18 @@ READY = child.READY
 
 @dataclass
 class Warm:
-    proc: subprocess.Popen[bytes]
+    proc: child.ChildProcess
     started: float  # monotonic
 
 
 class ChildPool:
     def __init__(self, module: str, args: tuple[str, ...], size: int, *, max_age_seconds: float = 600.0,
                  start_timeout_seconds: float = 30.0, check_seconds: float = 5.0,
-                 respawn_delay_seconds: float = 0.5) -> None:
+                 respawn_delay_seconds: float = 0.5, zygote: bool = True) -> None:
         self.module, self.args, self.size = module, args, size
+        self.use_zygote = zygote
+        self._zygote: Zygote | None = None
+        self._zygote_retry_at = 0.0  # monotonic: after a zygote failed to start, fresh children until then
         self.max_age_seconds = max_age_seconds
         self.start_timeout_seconds = start_timeout_seconds
         self.check_seconds = check_seconds
@@ -73,7 +76,7 @@ class ChildPool:
         self._keeper.start()
         return self
 
-    def take(self) -> subprocess.Popen[bytes] | None:
+    def take(self) -> child.ChildProcess | None:
         """A warm child that has seen no job, or None; call ``release()`` once its job is done."""
         with self._changed:
             while self._idle and not self._closed:
@@ -91,6 +94,18 @@ class ChildPool:
             self._busy -= 1
             self._respawn_at = time.monotonic() + self.respawn_delay_seconds
             self._changed.notify_all()
+
+    def fork(self) -> child.ChildProcess | None:
+        """A child forked now from the pool's zygote (not counted in the pool; its caller's alone), or None.
+
+        For a job that finds no warm child (a burst): ~2 ms instead of a fresh interpreter's ~160 ms."""
+        zygote = self._zygote
+        return zygote.fork(self.args) if zygote is not None and zygote.alive else None
+
+    @property
+    def zygote_pid(self) -> int | None:
+        zygote = self._zygote
+        return zygote.pid if zygote is not None and zygote.alive else None
 
     def idle_pids(self) -> list[int]:
         with self._changed:
@@ -121,6 +136,8 @@ class ChildPool:
                 proc.kill()
         if self._keeper is not None:
             self._keeper.join(timeout)
+        if self._zygote is not None:
+            self._zygote.close()
 
     # -- the keeper thread ------------------------------------------------------------------------------------
 
@@ -156,7 +173,7 @@ class ChildPool:
 
     def _spawn(self) -> Warm | None:
         try:
-            proc = child.spawn(self.module, *self.args)
+            proc = self._fork_or_none() or child.spawn(self.module, *self.args)
         except OSError as exc:
             log.warning("cannot start a %s process: %s", self.module, exc)
             return None
@@ -168,6 +185,28 @@ class ChildPool:
             self._starting.append(warm)
             self.started_total += 1
         return warm
+
+    def _fork_or_none(self) -> child.ChildProcess | None:
+        """In the keeper thread: a child from the zygote, (re)starting the zygote when it is dead or stale."""
+        if not self.use_zygote or self._closed:
+            return None
+        now = time.monotonic()
+        zygote = self._zygote
+        if zygote is None or not zygote.alive or now - zygote.started > self.max_age_seconds:
+            if now < self._zygote_retry_at:
+                return None
+            if zygote is not None:
+                zygote.close()
+            zygote = Zygote(self.module)
+            if not zygote.start(self.start_timeout_seconds):
+                self._zygote, self._zygote_retry_at = None, now + self.check_seconds * 6
+                return None
+            with self._changed:
+                if self._closed:
+                    zygote.close()
+                    return None
+                self._zygote = zygote
+        return zygote.fork(self.args)
 
     def _await_ready(self, warm: Warm) -> bool:
         ok = _read_ready(warm.proc, self.start_timeout_seconds)
@@ -184,7 +223,7 @@ class ChildPool:
         return False
 
 
-def _read_ready(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+def _read_ready(proc: child.ChildProcess, timeout: float) -> bool:
     """Read the child's ``ready`` line (and nothing more); False on EOF, other output or timeout."""
     assert proc.stdout is not None
     fd, got, deadline = proc.stdout.fileno(), b"", time.monotonic() + timeout
@@ -199,7 +238,7 @@ def _read_ready(proc: subprocess.Popen[bytes], timeout: float) -> bool:
     return got == READY
 
 
-def _discard(proc: subprocess.Popen[bytes]) -> None:
+def _discard(proc: child.ChildProcess) -> None:
     """Kill (if still running) and reap a child, closing its pipes."""
     if proc.poll() is None:
         proc.kill()
@@ -224,13 +263,17 @@ class Shared:
     def current(self) -> ChildPool | None:
         return self._pool
 
-    def acquire(self, module: str, args: tuple[str, ...]) -> tuple[subprocess.Popen[bytes], ChildPool | None]:
-        """A warm child for ``module`` with ``args`` (and its pool, to ``release()``), else a new one."""
+    def acquire(self, module: str, args: tuple[str, ...]) -> tuple[child.ChildProcess, ChildPool | None]:
+        """A warm child for ``module`` with ``args`` (and its pool, to ``release()``), else one forked from
+        the pool's zygote, else a fresh interpreter."""
         warm = self._pool
         if warm is not None and warm.module == module and warm.args == args:
             proc = warm.take()
             if proc is not None:
                 return proc, warm
+            forked = warm.fork()
+            if forked is not None:
+                return forked, None
         return child.spawn(module, *args), None
 
     def run(self, module: str, args: tuple[str, ...], payload: bytes, wall_seconds: float) -> child.ChildExit:

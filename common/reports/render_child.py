@@ -33,13 +33,19 @@ WARM_UP = ("# Warm {{ title }}\n\n{% set rows = [{'k': 'a', 'v': 1}, {'k': 'b', 
            "{% for r in rows | sort_by('k') %}| {{ r.k }} | {{ r.v | round(1) }} |\n{% endfor %}\n")
 
 
-def warm_up() -> None:
+def prepare() -> None:
+    """Step 1: everything before the limits (a zygote runs it once for all the children it forks)."""
     render_in_process(WARM_UP, {"title": "up"}, max_output_chars=10_000)
 
 
 def main(argv: list[str]) -> int:
+    prepare()
+    return serve(argv)
+
+
+def serve(argv: list[str]) -> int:
+    """Steps 2-4, in this process or in a child forked from a prepared one (``common.reports.zygote``)."""
     memory_bytes, cpu_seconds = int(argv[0]), float(argv[1])
-    warm_up()
     apply_limits(memory_bytes, cpu_seconds)
     sys.stdout.buffer.write(READY)
     sys.stdout.flush()

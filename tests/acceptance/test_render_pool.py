@@ -12,12 +12,14 @@ import httpx
 from tests.support.processes import Service, wait_for
 
 RENDER_CHILD = b"common.reports.render_child"
+ZYGOTE = b"common.reports.zygote"
 START_SECONDS = 60  # cold interpreters on a loaded machine; only bounds a pool that never fills
 
 
 def render_children(parent: int) -> set[int]:
-    """Live render processes whose parent is ``parent``."""
-    found = set()
+    """Live render processes of ``parent``: its fresh-interpreter children, and the children its render
+    zygote forked (``common.reports.zygote``; the zygote itself is not one)."""
+    table = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -27,9 +29,10 @@ def render_children(parent: int) -> set[int]:
         except OSError:
             continue
         fields = stat.rsplit(") ", 1)[1].split()
-        if int(fields[1]) == parent and fields[0] != "Z" and RENDER_CHILD in cmdline:
-            found.add(int(entry.name))
-    return found
+        table[int(entry.name)] = (int(fields[1]), fields[0], cmdline)
+    zygotes = {pid for pid, (ppid, _, cmdline) in table.items() if ppid == parent and ZYGOTE in cmdline}
+    return {pid for pid, (ppid, state, cmdline) in table.items()
+            if state != "Z" and RENDER_CHILD in cmdline and pid not in zygotes and (ppid == parent or ppid in zygotes)}
 
 
 def alive(pid: int) -> bool:
