@@ -58,13 +58,11 @@ from bench.stats import percentile
 from common.embedded_pg import FAST_UNSAFE_SETTINGS, EmbeddedPostgres
 from tests.support.accounts import api_token, sign_in_browser
 from tests.support.processes import free_port, wait_for
+from tests.support.render_processes import render_processes
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = "c8e2bd7a-abe8-4ae2-9d77-720fabab07e4"
 EXAMPLES = ("monthly_sales", "support_tickets", "web_traffic")
-RENDER_CHILD = b"common.reports.render_child"
-
-
 @dataclass
 class System:
     name: str
@@ -137,15 +135,7 @@ def _export_done(url: str, run_id: str) -> bool:
 
 
 def _render_children(parent: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1]) == parent \
-                    and RENDER_CHILD in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
-        except (OSError, IndexError):
-            continue
-    return found
+    return list(render_processes(parent))  # fresh children and a zygote's forked ones
 
 
 def _parameters(template: dict[str, Any]) -> dict[str, Any]:

@@ -87,12 +87,38 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
-    """CPU seconds of ``pid`` itself and of its reaped children (renders and PDFs: one-use processes)."""
+    """CPU seconds of ``pid`` itself and of its children: the reaped ones (one-use render and PDF processes)
+    and its live zygotes, with the children they have forked and reaped (``common.reports.zygote``)."""
+    own, reaped = _ticks(pid)
+    zygotes = [z for z in _children_of(pid) if b"common.reports.zygote" in _cmdline(z)]
+    return own / TICKS, (reaped + sum(sum(_ticks(z)) for z in zygotes)) / TICKS
+
+
+def _ticks(pid: int) -> tuple[int, int]:
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
     except (OSError, IndexError):
-        return 0.0, 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS, (int(fields[13]) + int(fields[14])) / TICKS
+        return 0, 0
+    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _children_of(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1]) == parent:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
 
 
 def machine_busy_seconds() -> float:
@@ -102,14 +128,12 @@ def machine_busy_seconds() -> float:
 
 
 def children_rss(parent: int) -> int:
+    """RSS of ``parent``'s children and of its zygotes' children (shared pages counted in each)."""
     total = 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(") ", 1)[1].split()[1]) == parent:
-                    total += rss_bytes(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
+    for pid in _children_of(parent):
+        total += rss_bytes(pid)
+        if b"common.reports.zygote" in _cmdline(pid):
+            total += sum(rss_bytes(grandchild) for grandchild in _children_of(pid))
     return total
 
 

@@ -92,7 +92,11 @@ def _serve(module: ModuleType, control: socket.socket, wake_read: int) -> int:
             continue
         pid = _fork(module, words[1:], fds, control, wake_read)
         children.add(pid)
-        pidfd = os.pidfd_open(pid)  # before any reap: the pid cannot have been reused yet
+        try:
+            pidfd = os.pidfd_open(pid)  # before any reap: the pid cannot have been reused yet
+        except OSError:  # a kernel (or gVisor) without pidfds: the service falls back to the pid
+            control.sendall(f"pid {pid}".encode())
+            continue
         try:
             socket.send_fds(control, [f"pid {pid}".encode()], [pidfd])
         finally:

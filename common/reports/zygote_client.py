@@ -9,9 +9,11 @@ the kill, the reaping and ``death_kind`` work the same for forked and fresh chil
 
 The child is the zygote's, not ours: its exit status comes from the zygote's ``exit`` messages (read by
 one thread per zygote), and ``kill()`` signals the pidfd, which names that process and no other even
-after it has been reaped. A zygote that dies (killed, crashed) fails every waiting ``fork`` and marks the
-children whose exit it can no longer report as ``LOST`` (after killing them through their pidfds): their
-renders fail as "internal", and the pool starts another zygote.
+after it has been reaped (where the kernel has no pidfds, e.g. some gVisor versions, the zygote sends the
+pid alone and ``kill()`` uses it while the zygote has not reported the child reaped). A zygote that dies
+(killed, crashed) fails every waiting ``fork`` and marks the children whose exit it can no longer report
+as ``LOST`` (after killing them through their pidfds): their renders fail as "internal", and the pool
+starts another zygote.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ LOST = -1000
 
 
 class Zygote:
-    def __init__(self, module: str) -> None:
+    def __init__(self, module: str, process: str = MODULE) -> None:
         self.module = module
+        self.process = process  # the zygote's own entry module (tests run a variant)
         self.started = 0.0  # monotonic, once ready
         self._proc: subprocess.Popen[bytes] | None = None
         self._sock: socket.socket | None = None
@@ -62,7 +65,7 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._proc = subprocess.Popen(
-                [*child.command(MODULE), self.module, str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                [*child.command(self.process), self.module, str(theirs.fileno())], pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd=child.ROOT, env=child.environment(),
                 start_new_session=True)
         except OSError as exc:
@@ -171,8 +174,8 @@ class Zygote:
                 break
             words = message.decode(errors="replace").split()
             with self._changed:
-                if words[0] == "pid" and len(fds) == 1:
-                    self._replies.append((int(words[1]), fds[0]))
+                if words[0] == "pid" and len(fds) <= 1:
+                    self._replies.append((int(words[1]), fds[0] if fds else -1))
                 elif words[0] == "exit":
                     self._exits[int(words[1])] = int(words[2])
                 else:
@@ -184,7 +187,8 @@ class Zygote:
             orphans = [c for pid, c in self._children.items() if pid not in self._exits]
             for pid, pidfd in self._replies:
                 self._exits[pid] = LOST
-                os.close(pidfd)
+                if pidfd >= 0:
+                    os.close(pidfd)
             self._replies.clear()
         for orphan in orphans:
             orphan.kill()
@@ -223,8 +227,11 @@ class ForkedChild:
 
     def kill(self) -> None:
         if self.poll() is None:
-            with contextlib.suppress(ProcessLookupError, OSError):
-                signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                if self._pidfd >= 0:
+                    signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+                else:  # no pidfds here: the pid, not yet reported reaped (a reuse needs a reap first)
+                    os.kill(self.pid, signal.SIGKILL)
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
@@ -280,7 +287,8 @@ class ForkedChild:
         return b"".join(self._out), b"".join(self._err)
 
     def _finish(self) -> None:
-        with contextlib.suppress(OSError):
-            os.close(self._pidfd)
+        if self._pidfd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._pidfd)
         self._pidfd = -1
         self.zygote.forget(self.pid)

@@ -10,29 +10,13 @@ from typing import Any
 import httpx
 
 from tests.support.processes import Service, wait_for
+from tests.support.render_processes import render_processes
 
-RENDER_CHILD = b"common.reports.render_child"
-ZYGOTE = b"common.reports.zygote"
 START_SECONDS = 60  # cold interpreters on a loaded machine; only bounds a pool that never fills
 
 
 def render_children(parent: int) -> set[int]:
-    """Live render processes of ``parent``: its fresh-interpreter children, and the children its render
-    zygote forked (``common.reports.zygote``; the zygote itself is not one)."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat.rsplit(") ", 1)[1].split()
-        table[int(entry.name)] = (int(fields[1]), fields[0], cmdline)
-    zygotes = {pid for pid, (ppid, _, cmdline) in table.items() if ppid == parent and ZYGOTE in cmdline}
-    return {pid for pid, (ppid, state, cmdline) in table.items()
-            if state != "Z" and RENDER_CHILD in cmdline and pid not in zygotes and (ppid == parent or ppid in zygotes)}
+    return set(render_processes(parent))
 
 
 def alive(pid: int) -> bool:

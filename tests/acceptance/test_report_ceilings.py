@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ import pytest
 
 from tests.support.databases import connect
 from tests.support.processes import Service, wait_for
+from tests.support.render_processes import render_processes
 
 BIG_TABLE = "# Big\n\n| n | square |\n|---:|---:|\n{% for i in range(ROWS) %}| {{ i }} | {{ i * i }} |\n{% endfor %}\n"
 # (case, table rows, PDF_MAX_PAGES, the reason's kind, words of the message)
@@ -124,31 +124,16 @@ MEMORY_CASES = [("address space", STRING_DOUBLING, None), ("C allocation", "{{ '
                 ("oom killer", SLOW, signal.SIGKILL)]
 
 
-def _render_children(pid: int) -> dict[int, int]:
-    """Render children of ``pid`` and the CPU ticks each has used (from /proc/<child>/stat)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            cmdline = (entry / "cmdline").read_bytes()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid and b"render_child" in cmdline:
-            found[int(entry.name)] = int(fields[11]) + int(fields[12])  # utime + stime
-    return found
-
-
 def _busy_render_child(pid: int) -> int:
     """The render child that is working: its CPU time grows (the warm pool's idle ones wait on stdin)."""
     first: dict[int, int] = {}  # CPU ticks when first seen
 
     def busy() -> int | None:
-        now = _render_children(pid)
+        now = render_processes(pid)
         for child, ticks in now.items():
             first.setdefault(child, ticks)
-        # Working: still using CPU, and more of it than a starting interpreter's imports (~0.3 s).
+        # Working: still using CPU, and more of it than a starting interpreter's imports (~0.3 s; a
+        # forked child starts from 0).
         grown = [child for child, ticks in now.items() if ticks > first[child] + 10 and ticks >= 100]
         return grown[0] if grown else None
     return wait_for(busy, timeout=20, interval=0.2, message="a render child to start working")

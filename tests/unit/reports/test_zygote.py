@@ -16,6 +16,7 @@ from common.reports import child, sandbox
 from common.reports.errors import RenderError
 from common.reports.pool import ChildPool
 from common.reports.sandbox import RenderLimits, render_report
+from common.reports.zygote_client import ForkedChild, Zygote
 from tests.support.processes import wait_for
 
 LIMITS = RenderLimits(wall_seconds=6, cpu_seconds=3, memory_bytes=512 * 1024 * 1024, output_chars=200_000)
@@ -139,3 +140,21 @@ def test_without_a_zygote_the_pool_starts_fresh_interpreters() -> None:
         assert pool.zygote_pid is None and int(_status(pid)["PPid"]) == os.getpid()
     finally:
         pool.close()
+
+
+def test_without_pidfds_the_zygote_sends_pids_and_kills_still_work() -> None:
+    zygote = Zygote(sandbox.MODULE, process="tests.support.zygote_without_pidfd")
+    assert zygote.start(START_SECONDS)
+    try:
+        done = child.communicate(_forked(zygote), sandbox._payload("# No pidfd", {}, LIMITS), LIMITS.wall_seconds)
+        assert done.returncode == 0 and b"<h1>No pidfd</h1>" in done.stdout, done
+        stuck = child.communicate(_forked(zygote), sandbox._payload(SLEEPY, {}, LIMITS), 0.5)
+        assert stuck.timed_out, "killed at its deadline through its pid"
+    finally:
+        zygote.close()
+
+
+def _forked(zygote: Zygote) -> ForkedChild:
+    forked = zygote.fork(sandbox.child_args(LIMITS))
+    assert forked is not None
+    return forked
