@@ -55,6 +55,7 @@ class ChildPool:
         self.module, self.args, self.size = module, args, size
         self.use_zygote = zygote
         self._zygote: Zygote | None = None
+        self._retired: list[Zygote] = []  # replaced zygotes whose children may still be at work
         self._zygote_retry_at = 0.0  # monotonic: after a zygote failed to start, fresh children until then
         self.max_age_seconds = max_age_seconds
         self.start_timeout_seconds = start_timeout_seconds
@@ -136,8 +137,8 @@ class ChildPool:
                 proc.kill()
         if self._keeper is not None:
             self._keeper.join(timeout)
-        if self._zygote is not None:
-            self._zygote.close()
+        for zygote in [*self._retired, *([self._zygote] if self._zygote is not None else [])]:
+            zygote.close()
 
     # -- the keeper thread ------------------------------------------------------------------------------------
 
@@ -196,7 +197,9 @@ class ChildPool:
             if now < self._zygote_retry_at:
                 return None
             if zygote is not None:
-                zygote.close()
+                zygote.retire()  # it leaves with its last child: a render at work goes on
+                self._retired.append(zygote)
+            self._retired = [old for old in self._retired if old.running]
             zygote = Zygote(self.module)
             if not zygote.start(self.start_timeout_seconds):
                 self._zygote, self._zygote_retry_at = None, now + self.check_seconds * 6

@@ -24,7 +24,9 @@ What keeps the sandbox as it was:
 
 Replies on the control socket (SOCK_SEQPACKET: one message per datagram): ``ready`` once prepared; ``pid N``
 with a pidfd of the child after each fork (the service signals the child through it: never a reused pid);
-``exit N CODE`` when a child has been reaped (CODE as ``Popen.returncode``: negative for a signal). A parent
+``exit N CODE`` when a child has been reaped (CODE as ``Popen.returncode``: negative for a signal).
+``retire`` (the pool replaces a zygote that has lived ``max_age``) stops the forks; the zygote then leaves
+once its last child has been reaped, so that a render at work is never cut short by the replacement. A parent
 that dies or closes the socket ends this process (EOF, when the service's last copy of its end closes), and
 this process kills and reaps its children first: a child's answer has nobody to go to any more, and a
 child left behind would be reparented to PID 1, which in our container is the service and reaps no
@@ -68,7 +70,10 @@ def main(argv: list[str]) -> int:
 
 def _serve(module: ModuleType, control: socket.socket, wake_read: int) -> int:
     children: set[int] = set()
+    retiring = False
     while True:
+        if retiring and not children:
+            return 0
         readable, _, _ = select.select([control.fileno(), wake_read], [], [])
         if wake_read in readable:
             while True:
@@ -85,7 +90,10 @@ def _serve(module: ModuleType, control: socket.socket, wake_read: int) -> int:
             _end(children)
             return 0
         words = message.decode().split()
-        if len(fds) != 3 or not words or words[0] != "fork":
+        if words == ["retire"] and not fds:  # replaced by a newer zygote: no more forks; leave with the last child
+            retiring = True
+            continue
+        if retiring or len(fds) != 3 or not words or words[0] != "fork":
             for fd in fds:
                 os.close(fd)
             print(f"zygote: unexpected message {message[:80]!r}", file=sys.stderr)

@@ -51,9 +51,15 @@ class Zygote:
         self._children: dict[int, ForkedChild] = {}
         self._dead = False
         self._closing = False  # close() asked for the exit: not worth a warning
+        self._retired = False  # retire() asked it to leave with its last child
 
     @property
     def alive(self) -> bool:
+        """Running and taking forks (not retired)."""
+        return self.running and not self._retired
+
+    @property
+    def running(self) -> bool:
         return not self._dead and self._proc is not None and self._proc.poll() is None
 
     @property
@@ -123,6 +129,16 @@ class Zygote:
                                 self.module, timeout)
                 self.close()
             return forked
+
+    def retire(self) -> None:
+        """No more forks; the zygote leaves once its children (idle or at work) have ended, and until then
+        still reports their exits. For a zygote that has lived long enough (code or settings on disk may
+        have changed): its replacement must not cut a render short."""
+        self._retired = self._closing = True
+        with self._lock:
+            if self._sock is not None:
+                with contextlib.suppress(OSError):
+                    self._sock.sendall(b"retire")
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the zygote: EOF on its socket, after which it kills and reaps its children and exits;

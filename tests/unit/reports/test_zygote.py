@@ -158,3 +158,21 @@ def _forked(zygote: Zygote) -> ForkedChild:
     forked = zygote.fork(sandbox.child_args(LIMITS))
     assert forked is not None
     return forked
+
+
+def test_a_stale_zygote_is_replaced_without_cutting_short_a_render_at_work() -> None:
+    """Every ``max_age`` the pool starts a new zygote (code on disk may have changed); the old one retires
+    and leaves with its last child, so a render it forked runs to its own end (here: its CPU limit)."""
+    pool = ChildPool(sandbox.MODULE, sandbox.child_args(LIMITS), 2, max_age_seconds=0.5, check_seconds=0.1).start()
+    sandbox.RENDER_POOL._pool, sandbox.RENDER_POOL._users = pool, 1
+    try:
+        assert pool.wait_idle(2, START_SECONDS)  # the spare goes stale during the render: a new zygote
+        first = pool.zygote_pid
+        with pytest.raises(RenderError) as caught:
+            render_report(SLEEPY, {}, LIMITS)  # 3 s of CPU: several replacements meanwhile
+        assert caught.value.kind in {"cpu", "timeout"}, caught.value.to_dict()
+        wait_for(lambda: pool.zygote_pid not in (None, first), timeout=10, message="a newer zygote")
+        assert first is not None
+        wait_for(lambda: not _alive(first), timeout=10, message="the retired zygote to leave with its last child")
+    finally:
+        sandbox.close_render_pool()
