@@ -14,8 +14,10 @@ address space (``RLIMIT_AS``), CPU seconds (``RLIMIT_CPU``: SIGXCPU, then SIGKIL
 file descriptors (32). ``death_kind`` names what ended a child that did not answer, so a memory kill is
 not reported as a CPU one.
 
-A fresh interpreter (not fork) is used because the worker is a threaded asyncio process: forking it
-would copy locks held by other threads and its database connections.
+The service itself is never forked: it is a threaded asyncio process, and a fork would copy locks held by
+other threads and its database connections. The pools instead fork from a zygote (``common.reports.zygote``),
+a single-threaded interpreter started here like any child that has only imported and warmed up; what this
+module calls a child may be either (``ChildProcess``).
 """
 
 from __future__ import annotations
