@@ -17,8 +17,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from common.reports import load_examples
 from tests.support.accounts import session_cookie
-from tests.support.processes import Service
+from tests.support.processes import Service, wait_for
 
 BOUNDARY = "ceilingboundary"
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -139,7 +140,13 @@ def test_csrf_is_refused_before_the_body_is_read(web: Service, database_url: str
 def test_a_csv_with_a_nul_character_is_refused_and_nothing_is_stored(web: Service, content: bytes) -> None:
     """Before: a NUL in a column name reached PostgreSQL (which cannot store it in text): a 500."""
     with web.client() as api:
-        before = api.get("/api/datasets").json()
+        # The web seeds the examples' sample datasets as it starts: compare with the list once they are all in.
+        seeded = sum(len(example.datasets) for example in load_examples())
+
+        def all_seeded() -> dict[str, Any] | None:
+            listed: dict[str, Any] = api.get("/api/datasets").json()
+            return listed if len(listed["datasets"]) >= seeded else None
+        before = wait_for(all_seeded, timeout=30, interval=0.2, message="the examples' datasets seeded")
         answer = api.post("/api/datasets", files={"file": ("nul.csv", content, "text/csv")})
         assert answer.status_code == 422, answer.text
         assert "NUL character" in answer.json()["error"]["message"]
