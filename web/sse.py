@@ -120,9 +120,10 @@ async def wait_until_final(request: Request, run_id: str, seconds: float) -> Non
     """Until the run is COMPLETED, FAILED or CANCELLED, or ``seconds`` passed (then the page shows progress).
 
     The "Run" form calls it before its redirect: a report that takes 50 ms then arrives inside the run page
-    itself, instead of after the page, its script, an EventSource and the stream's open (about 60 ms more on
-    2 cores, docs/benchmarks.md). Subscribing before the first read closes the race with a run that
-    finishes in between; no connection is held while waiting. Best effort: it never fails the request."""
+    itself, with no EventSource, stream open or fragment after the page (one stream per run fewer; the
+    end-to-end gain on 2 cores is within the noise of two runs, docs/benchmarks.md 2026-12-04).
+    Subscribing before the first read closes the race with a run that finishes in between; no connection
+    is held while waiting. Best effort: it never fails the request."""
     if seconds <= 0:
         return
     state: AppState = request.app.state.rg

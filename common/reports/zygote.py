@@ -98,7 +98,7 @@ def _serve(module: ModuleType, control: socket.socket, wake_read: int) -> int:
                 os.close(fd)
             print(f"zygote: unexpected message {message[:80]!r}", file=sys.stderr)
             continue
-        pid = _fork(module, words[1:], fds, control, wake_read)
+        pid = _fork(module, words[1:], fds)
         children.add(pid)
         try:
             pidfd = os.pidfd_open(pid)  # before any reap: the pid cannot have been reused yet
@@ -111,7 +111,7 @@ def _serve(module: ModuleType, control: socket.socket, wake_read: int) -> int:
             os.close(pidfd)
 
 
-def _fork(module: ModuleType, args: list[str], fds: list[int], control: socket.socket, wake_read: int) -> int:
+def _fork(module: ModuleType, args: list[str], fds: list[int]) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()

@@ -90,6 +90,7 @@ class Zygote:
         if not ready:
             log.warning("the %s zygote did not start (exit status %s)", self.module, self._proc.poll())
             self.close()
+            ours.close()  # no reader thread will close it
             return False
         self.started = time.monotonic()
         threading.Thread(target=self._read, name=f"zygote-{self.module}", daemon=True).start()

@@ -4,26 +4,18 @@ on SIGTERM they kill and reap them; if a service is killed outright, its idle ch
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.support.processes import Service, wait_for
-from tests.support.render_processes import render_processes
+from tests.support.render_processes import alive, render_processes
 
 START_SECONDS = 60  # cold interpreters on a loaded machine; only bounds a pool that never fills
 
 
 def render_children(parent: int) -> set[int]:
     return set(render_processes(parent))
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def _warm(service: Service, count: int = 2) -> set[int]:

@@ -25,3 +25,11 @@ def render_processes(parent: int) -> dict[int, int]:
     return {pid: ticks for pid, (ppid, state, cmdline, ticks) in table.items()
             if state != "Z" and RENDER_CHILD in cmdline and pid not in zygotes
             and (ppid == parent or ppid in zygotes)}
+
+
+def alive(pid: int) -> bool:
+    """Running: not reaped (its /proc entry gone) and not a zombie (state Z)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False

@@ -18,6 +18,7 @@ from common.reports.pool import ChildPool
 from common.reports.sandbox import RenderLimits, render_report
 from common.reports.zygote_client import ForkedChild, Zygote
 from tests.support.processes import wait_for
+from tests.support.render_processes import alive
 
 LIMITS = RenderLimits(wall_seconds=6, cpu_seconds=3, memory_bytes=512 * 1024 * 1024, output_chars=200_000)
 START_SECONDS = 60
@@ -36,13 +37,6 @@ def pool(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChildPool]:
 def _status(pid: int) -> dict[str, str]:
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
     return {k: v.strip() for k, v in (line.split(":", 1) for line in lines if ":" in line)}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_warm_children_are_forked_from_a_zygote_without_privileges(pool: ChildPool) -> None:
@@ -91,7 +85,7 @@ def test_a_killed_zygote_is_replaced_and_renders_go_on(pool: ChildPool) -> None:
     first = pool.zygote_pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: not _alive(first), timeout=10, message="the zygote to die")
+    wait_for(lambda: not alive(first), timeout=10, message="the zygote to die")
     for n in range(3):  # warm child (orphaned but alive), then fresh or forked ones: never an error
         assert f"<h1>After {n}</h1>" in render_report(f"# After {n}", {}, LIMITS).html
     wait_for(lambda: pool.zygote_pid not in (None, first) and pool.idle_pids(), timeout=START_SECONDS,
@@ -127,7 +121,7 @@ def test_closing_the_pool_ends_the_zygote_and_every_child() -> None:
     zygote, children = pool.zygote_pid, pool.idle_pids()
     assert zygote is not None
     pool.close()
-    assert not _alive(zygote) and not any(_alive(pid) for pid in children)
+    assert not alive(zygote) and not any(alive(pid) for pid in children)
     assert not Path(f"/proc/{zygote}").exists() and not any(Path(f"/proc/{pid}").exists() for pid in children), \
         "reaped, not left as zombies"
 
@@ -173,6 +167,6 @@ def test_a_stale_zygote_is_replaced_without_cutting_short_a_render_at_work() -> 
         assert caught.value.kind in {"cpu", "timeout"}, caught.value.to_dict()
         wait_for(lambda: pool.zygote_pid not in (None, first), timeout=10, message="a newer zygote")
         assert first is not None
-        wait_for(lambda: not _alive(first), timeout=10, message="the retired zygote to leave with its last child")
+        wait_for(lambda: not alive(first), timeout=10, message="the retired zygote to leave with its last child")
     finally:
         sandbox.close_render_pool()
