@@ -22,7 +22,7 @@ example is a warm-up and not counted.
   handler until its render starts, the render (the job's ``render_ms``), the rest of the handler, the
   SSE delivery, the report's GET.
 - ``browser``: Chromium opens the run form, clicks Run, and the clock stops when the report's chart is in
-  the page (form POST, redirect, page, EventSource, fragment fetch, paint). ``ms`` is Playwright's clock
+  the page (form POST, redirect, page, EventSource or none, fragment fetch or none, paint). ``ms`` is Playwright's clock
   (``click()`` → ``wait_for_selector`` found it: it includes the harness's own round trips to the browser,
   its actionability checks and polling); ``total_page`` is the page's own clock, from the click event to the
   frame after the chart entered the DOM. Phases from the page (``bench/page_timing.js``, an init script that
@@ -30,7 +30,9 @@ example is a warm-up and not counted.
   until the navigation starts, the form POST and its 303, the run page's GET, the page until it opens the
   EventSource (parse, CSS, ``run.js``), the stream's open, until the COMPLETED event, until the chart is in
   the DOM (the fragment fetch, or none), until the next frame; and from the database, when the run row was
-  made and when the worker finished, both from the click.
+  made and when the worker finished, both from the click. With the form submitted in place
+  (``web/static/run_form.js``, since 2026-12-04) there is no navigation: the click until the POST's answer
+  (``fetch_answer``: the hold, the 303, the run page's GET), then its body until the chart is in the DOM.
 """
 
 from __future__ import annotations
@@ -188,8 +190,8 @@ def _phases(url: str, run_id: str, posted: float, seen: float, done: float) -> d
 
 PAGE_TIMING = (Path(__file__).parent / "page_timing.js").read_text()
 # Browser phases, in order; each is the time from the previous mark (ms), from the page's own clocks:
-BROWSER_PHASES = ("click_to_nav", "post_303", "page_get", "page_to_stream", "stream_open", "wait_completed",
-                  "completed_to_dom", "dom_to_paint")
+BROWSER_PHASES = ("click_to_nav", "post_303", "page_get", "fetch_answer", "page_to_stream", "stream_open",
+                  "wait_completed", "completed_to_dom", "dom_to_paint")
 
 
 class Browser:
@@ -267,14 +269,19 @@ def _browser_phases(m: dict[str, Any], url: str, run_id: str) -> dict[str, Any]:
     """Per-phase ms from the page's marks (epoch ms) and Navigation Timing (ms from the navigation's start).
 
     ``wait_completed`` is the stream's open until the COMPLETED event; ``completed_to_dom`` the fragment
-    fetch (or none) until the chart is in the DOM. A mark the page never set (e.g. no stream, because the
-    report came in the page itself) makes its phase 0 and the next phase start from the previous mark.
+    fetch (or none) until the chart is in the DOM. With the form submitted in place (``run_form.js``) there
+    is no navigation: ``fetch_answer`` is the click until the POST's answer (the hold, the 303 and the run
+    page's GET) and ``completed_to_dom`` its body until the chart is in the DOM (read, parse, swap).
+    A mark the page never set (e.g. no stream, because the report came in the page itself) makes its phase 0
+    and the next phase start from the previous mark.
     ``run_done_at`` (from the database, on the same clock) says when the worker had finished, from the click.
     """
     origin = float(m["origin"])
+    navigated = origin >= float(m["click"])  # else the form's answer was swapped into the form's own page
     nav = {"nav": origin, "post_done": origin + float(m["redirectEnd"] or m["fetchStart"]),
-           "page_done": origin + float(m["responseEnd"])}
-    marks = [("click_to_nav", nav["nav"]), ("post_303", nav["post_done"]), ("page_get", nav["page_done"]),
+           "page_done": origin + float(m["responseEnd"])} if navigated else {}
+    marks = [("click_to_nav", nav.get("nav")), ("post_303", nav.get("post_done")), ("page_get", nav.get("page_done")),
+             ("fetch_answer", m.get("fetch_answer")),
              ("page_to_stream", m.get("es_new")), ("stream_open", m.get("es_open")),
              ("wait_completed", m.get("completed_event")), ("completed_to_dom", m.get("in_dom")),
              ("dom_to_paint", m.get("painted"))]
