@@ -1,9 +1,13 @@
 """Records finished attempts in batches.
 
-A finished job is queued here and written by one ``job_complete_and_claim`` statement together with
-whatever else finished meanwhile: at low load each job is written at once (the writer is idle), at high
-load completions group themselves behind the write in flight, like a database's group commit. Until its
-completion is written, a job stays in the worker's set of held leases, so the heartbeat keeps it.
+A finished job is queued here and written by one ``job_complete_and_claim`` statement (with no claim)
+together with whatever else finished meanwhile: at low load each job is written at once (the writer is
+idle), at high load completions group themselves behind the write in flight, like a database's group
+commit. The writes go on a pool connection while the worker's claims go on theirs: a busy worker has a
+completion and a claim in flight at once, on two backends (until 2026-12-04 completions rode along in the
+claim's statement: one commit for both, but one statement at a time; the parallel writes drained 1.29x
+faster, docs/benchmarks.md). Until its completion is written, a job stays in the worker's set of held
+leases, so the heartbeat keeps it.
 
 No batch is ever stranded: a batch the database refuses (not unreachable: refused) is written again one
 completion at a time, and the one it refuses fails its job with the reason (``on_unstorable``), while the
@@ -27,12 +31,7 @@ MAX_BATCH = 500
 
 
 class Completer:
-    """Holds finished attempts until they are written, by its own task or riding along with a claim.
-
-    When the queue is busy, the worker's next claim takes the pending completions (``take()``) and
-    writes them in the claim's statement: one round trip, one commit, one WAL flush for both. What no
-    claim takes (the queue ran dry, or the worker is at capacity with long jobs) ``run_once()`` writes.
-    """
+    """Holds finished attempts until its own task writes them (``run_once()``), a batch at a time."""
 
     def __init__(self, store: QueueStore, *, on_written: Callable[[Finished, bool], None],
                  on_unstorable: Callable[[Finished, AttemptError], Awaitable[None]]) -> None:
@@ -57,7 +56,7 @@ class Completer:
         self._retry_now.set()
 
     def take(self) -> list[Finished]:
-        """Hand the pending completions to a caller that writes them (then ``settle``)."""
+        """The next batch of pending completions, for a writer that then calls ``settle``."""
         batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
         if batch:
             self._in_flight += 1
@@ -88,7 +87,7 @@ class Completer:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            await asyncio.sleep(0)  # let a claim that is about to run take these first
+            await asyncio.sleep(0)  # the jobs that finish in this same turn of the loop join the batch
             while self.pending or self.suspect:
                 if not await self.run_once():
                     self._retry_now.clear()

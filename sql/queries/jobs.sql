@@ -75,10 +75,11 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- job_complete_and_claim --
--- The worker's one statement on the hot path: record finished attempts and claim up to %(limit)s due jobs
+-- The worker's statement on the hot path: record finished attempts and claim up to %(limit)s due jobs
 -- of %(types)s and up to %(light_limit)s of %(light_types)s (light jobs have their own, larger slot
--- count: WORKER_LIGHT_CONCURRENCY), in one round trip and one commit. Either part may be empty:
--- %(done)s = '[]' claims only (the pickup path), both limits 0 complete only (nothing left to claim).
+-- count: WORKER_LIGHT_CONCURRENCY), in one round trip and one commit. Either part may be empty, and the
+-- worker uses it for one part at a time, on two connections in parallel: %(done)s = '[]' claims only
+-- (the claim loop), both limits 0 complete only (the completer; see worker/completer.py for why).
 -- Completions are fenced on (id, attempts, locked_by, IN_PROGRESS): a completion whose lease was lost
 -- matches no row and is simply not returned; each one recorded also gets its job_attempts row. Claims take
 -- only the types this worker has handlers for (%(types)s), the highest priority first, then the oldest
