@@ -28,7 +28,7 @@
       .then(function (response) {
         var type = response.headers.get("Content-Type") || "";
         if (type.indexOf("text/html") === 0) {
-          return response.text().then(function (html) { swap(html, response); });
+          return response.text().then(function (html) { swap(form, html, response); });
         }
         // Errors that are not a page (CSRF, a body too large, the database away) come as JSON.
         return response.json().then(function (body) {
@@ -51,9 +51,12 @@
     box.hidden = !message;
   }
 
-  function swap(html, response) {
+  function swap(form, html, response) {
     var next = new DOMParser().parseFromString(html, "text/html");
-    if (!next.body || !next.getElementById("main")) { location.assign(response.url); return; }
+    if (!next.body || !next.getElementById("main")) {  // not one of our pages (e.g. a proxy's error page)
+      say(form, "The server answered HTTP " + response.status + ". If the run started, it is listed on the dashboard.");
+      return;
+    }
     if (response.redirected) { history.pushState(null, "", response.url); }
     shownAddress = location.pathname + location.search;
     document.title = next.title;
