@@ -108,6 +108,9 @@ class QueueStore:
                                                       name="report-generator-worker", check=False,
                                                       wait_seconds=2.0)
         self._claim = DedicatedConnection(url, "report-generator-worker-claim")
+        # The completer's own: completions never wait for a pool connection that handlers hold (a
+        # DELIVER fetching its PDF, say), and it is used by the completer's one task alone.
+        self._record = DedicatedConnection(url, "report-generator-worker-complete")
         self._beat = DedicatedConnection(url, "report-generator-worker-heartbeat")
 
     async def open(self) -> None:
@@ -116,6 +119,7 @@ class QueueStore:
 
     async def close(self, timeout: float) -> None:
         await self._claim.discard()
+        await self._record.discard()
         await self._beat.discard()
         with contextlib.suppress(Exception):
             await bounded(self.pool.close(timeout=timeout), timeout + 0.05)
@@ -155,12 +159,12 @@ class QueueStore:
         rows = await self._run("job_complete_and_claim", {
             "worker_id": self.worker_id, "types": slot_types, "light_types": light_types,
             "light_limit": light_limit, "done": batch_json(done), "limit": limit, "lease_seconds": lease_seconds},
-            on=self._claim if on_claim_connection else None)
+            on=self._claim if on_claim_connection else self._record)
         return ClaimResult(recorded=frozenset(str(r["id"]) for r in rows if r["kind"] == "done"),
                            claimed=tuple(ClaimedJob.from_row(r) for r in rows if r["kind"] == "claimed"))
 
     async def complete(self, done: list[Finished]) -> frozenset[str]:
-        """Record completions only (the completer's own writes, on the pool)."""
+        """Record completions only (the completer's writes, on its own connection)."""
         result = await self.complete_and_claim(done, 0, 0.0, on_claim_connection=False)
         return result.recorded
 

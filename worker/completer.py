@@ -43,7 +43,7 @@ class Completer:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._in_flight = 0  # batches taken by a claim and not yet settled
+        self._in_flight = 0  # batches taken (take) and not yet settled
         self._retry_now = asyncio.Event()  # the database is back: stop backing off
         self._failures = 0
 
@@ -105,6 +105,9 @@ class Completer:
             return True
         try:
             recorded = await self.store.complete(batch)
+        except asyncio.CancelledError:  # shutdown: the batch stays pending (its leases protect the jobs)
+            self.settle(batch, None)
+            raise
         except DatabaseUnavailable as exc:
             self._failures += 1
             self.settle(batch, None)

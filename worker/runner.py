@@ -1,14 +1,15 @@
 """The worker: its claim loop, the wait between claims, its supervised services, and shutdown.
 
-The loop is ``run_once()`` (record what finished, claim up to the free slots of the types we have handlers
-for, start a task per job) plus a thin wait on the first of: a NOTIFY on ``jobs_queued``, the poll tick
-(with jitter), the next delayed job coming due, a slot freeing up, or the stop signal. It never claims
-more jobs than it has free slots. Slots come in two classes: ``WORKER_CONCURRENCY`` for renders and every
-other type, ``WORKER_LIGHT_CONCURRENCY`` for the light types (PING), claimed by the same statement, so
-that a burst of cheap jobs is taken many at a time and never waits behind renders. The rest lives in one
-module each, like River's producer and its services: ``executor`` runs one job and records how it ended,
-``completer`` batches completions, ``heartbeat`` keeps leases (on its own connection) and stops handlers
-whose lease it lost, ``reaper`` rescues and prunes, ``common.listener`` hears NOTIFYs, ``common.queue`` is
+The loop is ``run_once()`` (claim up to the free slots of the types we have handlers for, start a task
+per job; the completer records what finished, in parallel) plus a thin wait on the first of: a NOTIFY on
+``jobs_queued``, the poll tick (with jitter), the next delayed job coming due, a slot freeing up, or the
+stop signal. It never claims more jobs than it has free slots. Slots come in two classes:
+``WORKER_CONCURRENCY`` for renders and every other type, ``WORKER_LIGHT_CONCURRENCY`` for the light types
+(PING), claimed by the same statement, so that a burst of cheap jobs is taken many at a time and never
+waits behind renders. The rest lives in one module each, like River's producer and its services:
+``executor`` runs one job and records how it ended, ``completer`` batches completions (on its own
+connection), ``heartbeat`` keeps leases (on its own connection) and stops handlers whose lease it lost,
+``reaper`` rescues and prunes, ``common.listener`` hears NOTIFYs, ``common.queue`` is
 every statement. Services run as supervised tasks: one that crashes is logged and restarted, never
 silently lost.
 
@@ -87,7 +88,7 @@ class Worker:
         self.state = WorkerState()
         self.metrics.in_flight.set_function(lambda: len(self.state.running))
         self.store = QueueStore(database_url, self.worker_id, sorted(handlers),
-                                pool_size=4 + min(self.concurrency, 8), light_types=sorted(self.light_types))
+                                pool_size=3 + min(self.concurrency, 8), light_types=sorted(self.light_types))
         self.pool = self.store.pool  # handlers' tables (ctx.pool), health checks
         self.completer = Completer(self.store, on_written=self._on_completion_written,
                                    on_unstorable=self._on_unstorable)
@@ -309,8 +310,7 @@ class Worker:
 
     async def _sleep(self, timeout: float) -> bool:
         """Wait for a wake-up or the timeout; True when woken. (``asyncio.timeout``, not ``wait_for``: no
-        extra task, so that after a slot frees the loop resumes before the completer's own write and takes
-        the completions along with its claim.)"""
+        extra task, so the loop resumes one turn of the event loop sooner after a wake-up.)"""
         try:
             async with asyncio.timeout(timeout):
                 await self._wake.wait()

@@ -116,7 +116,7 @@ def test_the_forms_errors_and_refusals_are_shown_in_place_and_start_nothing(
                   "document.querySelector('header input[name=csrf_token]').value")
     web.stop()
     page.click("#run-button")
-    page.wait_for_selector("#run-form-error:has-text('Could not reach the server')")
+    page.wait_for_selector("#run-form-error:has-text('No answer from the server')")
     problems[:] = [p for p in problems if "ERR_CONNECTION_REFUSED" not in p]
     web.start()
     page.click("#run-button")

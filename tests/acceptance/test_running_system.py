@@ -59,7 +59,9 @@ def test_light_jobs_have_their_own_slots_and_the_others_keep_their_bound(databas
     rows = sorted((job(database_url, p) for p in pings), key=lambda r: r["started_at"])
     # Each PING works 1 s: the third started only once one of the first two had ended. (Not compared with
     # their completed_at: that is when the completer recorded them, which may follow the next claim.)
-    waited = (rows[2]["started_at"] - min(r["started_at"] for r in rows[:2])).total_seconds()
+    together = (rows[1]["started_at"] - rows[0]["started_at"]).total_seconds()
+    waited = (rows[2]["started_at"] - rows[0]["started_at"]).total_seconds()
+    assert together < 0.9, f"two light slots: the first two ran at once ({together:.3f} s apart)"
     assert waited >= 0.9, f"two light slots: the third waited ({waited:.3f} s)"
     assert job(database_url, second)["status"] == "QUEUED", "WORKER_CONCURRENCY=1 still bounds the rest"
 

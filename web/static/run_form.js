@@ -10,6 +10,11 @@
 (function () {
   "use strict";
   if (!window.fetch || !window.DOMParser || !window.FormData || !window.history.pushState) { return; }
+  // Once per document: a swapped-in page may bring this script again (a newer ?v= after a deploy), and two
+  // submit listeners would post twice.
+  if (window.reportgenRunForm) { return; }
+  window.reportgenRunForm = true;
+  var ANSWER_SECONDS = 60;  // well above RUN_PAGE_WAIT_SECONDS' 10 s maximum
   var busy = false;
   // The address whose page this document shows. Chrome may step Back or Forward to an entry this
   // document did not make (e.g. the run's, after the form's page was loaded anew): its popstate says so.
@@ -22,25 +27,38 @@
     if (busy) { return; }
     busy = true;
     var button = form.querySelector("button[type=submit]");
-    if (button) { button.disabled = true; button.setAttribute("aria-busy", "true"); }
+    var label = button ? button.textContent : "";
+    if (button) { button.disabled = true; button.textContent = "Running\u2026"; }
     say(form, "");
-    fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" })
+    var abort = window.AbortController ? new AbortController() : null;
+    var timer = abort ? setTimeout(function () { abort.abort(); }, ANSWER_SECONDS * 1000) : null;
+    fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin",
+                         signal: abort ? abort.signal : undefined })
       .then(function (response) {
         var type = response.headers.get("Content-Type") || "";
         if (type.indexOf("text/html") === 0) {
           return response.text().then(function (html) { swap(form, html, response); });
         }
-        // Errors that are not a page (CSRF, a body too large, the database away) come as JSON.
+        if (response.redirected) {  // the run started, but its page did not come: load it as a page
+          location.assign(response.url);
+          return;
+        }
+        // Refusals that are not a page (CSRF, a body too large, the database away) come as JSON.
         return response.json().then(function (body) {
           say(form, (body && body.error && body.error.message) || ("The server answered HTTP " + response.status + "."));
         }, function () { say(form, "The server answered HTTP " + response.status + "."); });
       })
       .catch(function () {
-        say(form, "Could not reach the server. If the run started, it is listed on the dashboard; otherwise press Run again.");
+        say(form, "No answer from the server. If the run started, it is listed on the dashboard; otherwise press Run again.");
       })
       .then(function () {
+        if (timer) { clearTimeout(timer); }
         busy = false;
-        if (button && button.isConnected) { button.disabled = false; button.removeAttribute("aria-busy"); }
+        if (button && button.isConnected) {  // still this page: the answer was said next to the button
+          button.disabled = false;
+          button.textContent = label;
+          button.focus();
+        }
       });
   });
 
@@ -76,8 +94,9 @@
       if (isScript) { fresh.src = address; fresh.async = false; } else { fresh.rel = "stylesheet"; fresh.href = address; }
       document.head.appendChild(fresh);
     });
-    var heading = document.querySelector("#main h1");
-    if (heading) { heading.setAttribute("tabindex", "-1"); heading.focus({ preventScroll: true }); }
+    // Focus where a reader of the new page starts: its error summary when it has one, else its heading.
+    var start = document.querySelector("#main .error[role=alert]:not([hidden])") || document.querySelector("#main h1");
+    if (start) { start.setAttribute("tabindex", "-1"); start.focus({ preventScroll: true }); }
   }
 
   // A history step to another address than the one shown loads that address's page (hash steps, e.g.
