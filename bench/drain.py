@@ -2,7 +2,8 @@
 
 A short A/B tool for the worker's hot path (``make bench`` is the side-by-side run): N no-op PINGs
 committed at once, one idle worker, time until none is left, exactly-once checked. ``--env K=V`` passes
-settings to the worker; ``--cprofile`` runs it under cProfile and prints the top functions by own time.
+settings to the worker; ``--cprofile`` runs it under cProfile and prints the top functions by own time;
+``--analyze`` runs ``ANALYZE`` right after the insert (the claim plan with statistics that know the jobs).
 Each line carries the load average at its start (the machine is shared).
 """
 
@@ -45,6 +46,8 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], help="K=V for the worker")
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--limit", type=float, default=30.0)
+    parser.add_argument("--analyze", action="store_true",
+                        help="ANALYZE right after the insert (its time counted): claims planned with fresh statistics")
     args = parser.parse_args()
     env = dict(kv.split("=", 1) for kv in args.env)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -59,7 +62,8 @@ def main() -> None:
         for rep in range(args.repeats):
             for conc in args.concurrency:
                 load = machine.loadavg()
-                result = throughput.drain(target, args.jobs, 1, conc, OUT / "logs" / f"c{conc}-{rep}", args.limit)
+                result = throughput.drain(target, args.jobs, 1, conc, OUT / "logs" / f"c{conc}-{rep}", args.limit,
+                                          analyze=args.analyze)
                 print(f"c={conc} rep {rep}: {result['jobs_per_s']:.0f} jobs/s "
                       f"({result['done']} in {result['seconds']:.2f} s) load {load}", flush=True)
                 if profile is not None and profile.exists():
