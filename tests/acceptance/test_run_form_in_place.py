@@ -140,3 +140,21 @@ def test_without_javascript_the_form_posts_and_navigates_as_before(
     page.wait_for_selector(SHOWN, timeout=30_000)
     assert _runs_of(database_url, ident) == 1
     context.close()
+
+
+def test_a_refused_form_keeps_the_upload_choice_instead_of_the_sample(database_url: str, services: Any) -> None:
+    """Before: after a 422 the form showed "Use the sample file" checked again, so pressing Run a second
+    time silently ran the sample instead of asking for the file."""
+    import re
+
+    from tests.acceptance.test_run_page_wait import _sales_form
+
+    web: Service = services("web", database_url)
+    with web.session_client() as client:
+        path, data = _sales_form(client)
+        dataset = next(k for k, v in data.items() if k.startswith("p.") and re.fullmatch(r"[0-9a-f-]{36}", v))
+        refused = client.post(path, data={**data, dataset: ""})  # "the file I upload", and none uploaded
+        assert refused.status_code == 422, refused.text[:500]
+        radios = re.findall(rf'<input type="radio" name="{re.escape(dataset)}" value="([^"]*)"\s*(checked)?>',
+                            refused.text)
+        assert radios and dict(radios) == {data[dataset]: "", "": "checked"}, radios
