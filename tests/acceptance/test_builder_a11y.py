@@ -17,21 +17,11 @@ from axe_playwright_python.sync_playwright import Axe
 from common.reports import load_examples
 from tests.acceptance.test_browser import browser  # noqa: F401  (the fixture: chromium or a skip)
 from tests.acceptance.test_editor_browser import example_id
-from tests.support.accounts import sign_in_browser
+from tests.support.accounts import signed_in_page
 from tests.support.processes import Service, wait_for
 
 SALES_CSV = next(e for e in load_examples() if e.slug == "monthly_sales").datasets["sales"][1]
 BODY = "# Sales for {{ region }}\n\nRows: {{ sales | count }}\n"
-
-
-def new_page(chromium: Any, web: Service) -> tuple[Any, Any, list[str]]:
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    sign_in_browser(context, web.base_url, web.database_url, role="editor")
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    return context, page, problems
 
 
 def card(page: Any, index: int) -> Any:
@@ -50,7 +40,7 @@ def test_a_template_built_with_the_builder_alone_saves_and_runs(database_url: st
                                                                browser: Any) -> None:  # noqa: F811
     web: Service = services("web", database_url)
     services("worker", database_url)
-    context, page, problems = new_page(browser, web)
+    context, page, problems = signed_in_page(browser, web)
     page.goto(web.base_url + "/templates/new")
     page.wait_for_selector("#builder fieldset.param")
     assert not page.locator("#builder").is_hidden() and not page.locator("#parameters-json").get_attribute("open")
@@ -165,7 +155,7 @@ def test_axe_finds_no_serious_violation_on_the_dashboard_editor_and_run_page(
         run = api.post("/api/runs", json={"template_id": ident, "parameters": template["sample_datasets"]}).json()
         wait_for(lambda: api.get(f"/api/runs/{run['id']}").json()["status"] == "COMPLETED", timeout=60,
                  interval=0.2, message="the example's run to complete")
-    context, page, problems = new_page(browser, web)
+    context, page, problems = signed_in_page(browser, web)
     found: dict[str, list[str]] = {}
     page.goto(web.base_url + "/")
     page.wait_for_selector("text=Recent runs")

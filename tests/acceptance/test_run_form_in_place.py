@@ -11,22 +11,12 @@ from typing import Any
 
 from tests.acceptance.test_browser import browser  # noqa: F401  (the fixture: chromium or a skip)
 from tests.acceptance.test_editor_browser import example_id
-from tests.support.accounts import sign_in_browser
+from tests.support.accounts import signed_in_page
 from tests.support.databases import connect
 from tests.support.processes import Service
 from tests.support.schedules import make_template
 
 SHOWN = "#run[data-report=shown] #report svg"
-
-
-def _page(chromium: Any, web: Service, **context_options: Any) -> tuple[Any, Any, list[str]]:
-    context = chromium.new_context(**context_options)
-    sign_in_browser(context, web.base_url, web.database_url, role="editor")
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    return context, page, problems
 
 
 def _runs_of(url: str, template_id: str) -> int:
@@ -41,7 +31,7 @@ def test_run_shows_the_report_in_the_same_document_and_back_and_forward_load_the
     web: Service = services("web", database_url)
     services("worker", database_url)
     ident = example_id(web)
-    context, page, problems = _page(browser, web)
+    context, page, problems = signed_in_page(browser, web)
     form_url = f"{web.base_url}/templates/{ident}/run"
     page.goto(form_url)
     page.evaluate("window.__sameDocument = true")
@@ -71,7 +61,7 @@ def test_a_slow_run_is_followed_live_after_the_swap(database_url: str, services:
     # follows the run once a worker starts.
     web: Service = services("web", database_url, RUN_PAGE_WAIT_SECONDS=0)
     ident = example_id(web)
-    context, page, problems = _page(browser, web)
+    context, page, problems = signed_in_page(browser, web)
     page.goto(f"{web.base_url}/templates/{ident}/run")
     page.evaluate("window.__sameDocument = true")
     page.click("#run-button")
@@ -90,7 +80,7 @@ def test_the_forms_errors_and_refusals_are_shown_in_place_and_start_nothing(
     services("worker", database_url)
     ident = make_template(database_url, name="Counted", body="# {{ count }} items\n",
                           parameters=[{"name": "count", "type": "number", "min": 1, "max": 10, "default": 3}])
-    context, page, problems = _page(browser, web)
+    context, page, problems = signed_in_page(browser, web)
     form_url = f"{web.base_url}/templates/{ident}/run"
     page.goto(form_url)
     page.evaluate("window.__sameDocument = true; document.querySelector('form.run-form').noValidate = true")
@@ -132,7 +122,7 @@ def test_without_javascript_the_form_posts_and_navigates_as_before(
     web: Service = services("web", database_url, RUN_PAGE_WAIT_SECONDS=10)
     services("worker", database_url)
     ident = example_id(web)
-    context, page, _ = _page(browser, web, java_script_enabled=False)
+    context, page, _ = signed_in_page(browser, web, java_script_enabled=False)
     page.goto(f"{web.base_url}/templates/{ident}/run")
     page.click("#run-button")
     page.wait_for_url("**/runs/*")

@@ -49,3 +49,15 @@ def sign_in_browser(context: Any, base_url: str, database_url: str, role: str = 
     """Give a Playwright browser context a live session (the ``rg_session`` cookie) as a ``role`` member."""
     context.add_cookies([{"name": "rg_session", "value": session_cookie(database_url, role, **member),
                           "url": base_url, "httpOnly": True, "sameSite": "Lax"}])
+
+
+def signed_in_page(chromium: Any, web: Any, role: str = "editor", **context_options: Any) -> tuple[Any, Any, list[str]]:
+    """A new browser context signed in as a ``role`` member of ``web`` (a tests.support.processes.Service),
+    its page, and the list its console errors and page errors are collected in."""
+    context = chromium.new_context(**{"viewport": {"width": 1280, "height": 900}, **context_options})
+    sign_in_browser(context, web.base_url, web.database_url, role=role)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    return context, page, problems
