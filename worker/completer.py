@@ -3,8 +3,8 @@
 A finished job is queued here and written by one ``job_complete_and_claim`` statement (with no claim)
 together with whatever else finished meanwhile: at low load each job is written at once (the writer is
 idle), at high load completions group themselves behind the write in flight, like a database's group
-commit. The writes go on a pool connection while the worker's claims go on theirs: a busy worker has a
-completion and a claim in flight at once, on two backends (until 2026-12-04 completions rode along in the
+commit. The writes go on the completer's own connection while the worker's claims go on theirs: a busy
+worker has a completion and a claim in flight at once, on two backends (until 2026-12-04 completions rode along in the
 claim's statement: one commit for both, but one statement at a time; the parallel writes drained 1.29x
 faster, docs/benchmarks.md). Until its completion is written, a job stays in the worker's set of held
 leases, so the heartbeat keeps it.
