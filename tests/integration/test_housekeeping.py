@@ -50,7 +50,7 @@ def test_claiming_uses_the_partial_index_with_many_finished_jobs(database_url):
         conn.execute("ROLLBACK")
     text = str(plan)
     # The partial index holds only the live queue, not the history, and is read in the claim's order.
-    assert "jobs_claim_idx" in text, text
+    assert "jobs_queued_idx" in text, text
     assert "Seq Scan" not in text
 
 

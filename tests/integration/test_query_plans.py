@@ -90,7 +90,7 @@ CLAIM = {"done": Jsonb([]), "worker_id": "w", "limit": 8, "lease_seconds": 30, "
 LIGHT_CLAIM = {**CLAIM, "types": ["START_RUN", "EXPORT"], "limit": 4, "light_types": ["PING"], "light_limit": 32}
 
 # The statuses whose rows are few: the planner may read them from the partial indexes of the live queue.
-LIVE = {"QUEUED": "jobs_claim_idx", "IN_PROGRESS": "jobs_in_progress_idx"}
+LIVE = {"QUEUED": "jobs_queued_idx", "IN_PROGRESS": "jobs_in_progress_idx"}
 
 # (query, parameters, the indexes it may use: at least one of them)
 CASES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
@@ -107,12 +107,12 @@ CASES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
     "/jobs?type=PING": ("job_list", {**LIST, "type": "PING"}, {"jobs_workspace_type_idx"}),
     "/jobs?status=COMPLETED&type=PING": ("job_list", {**LIST, "status": "COMPLETED", "type": "PING"},
                                          {"jobs_workspace_status_idx", "jobs_workspace_type_idx"}),
-    "/metrics job_count_active": ("job_count_active", {"cap": 10_000}, {"jobs_queued_type_idx"}),
+    "/metrics job_count_active": ("job_count_active", {"cap": 10_000}, {"jobs_queued_idx"}),
     "/metrics job_recent_latency": ("job_recent_latency", {"window_seconds": 300, "limit": 2000},
                                     {"jobs_finished_idx"}),
-    "claim": ("job_complete_and_claim", CLAIM, {"jobs_claim_idx"}),
-    "claim with light slots": ("job_complete_and_claim", LIGHT_CLAIM, {"jobs_claim_idx"}),
-    "worker_wait next due": ("worker_wait", {"worker_id": "w", "types": ["PING"]}, {"jobs_claim_idx"}),
+    "claim": ("job_complete_and_claim", CLAIM, {"jobs_queued_idx"}),
+    "claim with light slots": ("job_complete_and_claim", LIGHT_CLAIM, {"jobs_queued_idx"}),
+    "worker_wait next due": ("worker_wait", {"worker_id": "w", "types": ["PING"]}, {"jobs_queued_idx"}),
     "rescue": ("job_rescue_expired", {"limit": 100, "delays": [2.0, 4.0]}, {"jobs_in_progress_idx"}),
     "prune": ("job_prune_finished", {"retention_seconds": 86400, "limit": 5000}, {"jobs_finished_idx"}),
 }
@@ -296,3 +296,85 @@ def test_a_type_page_reads_one_page_when_the_newest_jobs_have_other_types(big_ur
         conn.execute("ROLLBACK")
         conn.execute("ANALYZE jobs")  # the statistics of the fixture again (ANALYZE's reltuples outlive a rollback)
     assert ping == {"custom": 50, "generic": 50}, f"/jobs?type=PING read {ping} entries"
+
+
+BURST = 33_000
+PINGS = 30_000  # the oldest of the burst; then 3,000 EXPORTs
+
+
+@pytest.mark.parametrize("statistics", ["taken before the burst", "fresh"])
+def test_the_claim_reads_a_few_entries_per_type_whatever_the_backlog_and_the_statistics(
+        database_url: str, statistics: str) -> None:
+    """A burst of 30,000 due PINGs, then 3,000 due EXPORTs, after 20,000 finished jobs, ANALYZEd before
+    the burst (what autovacuum last saw: no QUEUED job; it analyzes again after 2 % of the table changed,
+    and a drain can be over by then) or after it. With the (priority, run_at) claim index both plans
+    found the EXPORTs by walking past every PING (30,110 entries read for 36 claims), and with older
+    statistics (bench.drain) the planner sorted the whole PING backlog per claim. Each type and priority
+    is now one range of jobs_queued_idx: a few entries per claim, in the custom and the generic plan."""
+    with connect(database_url) as conn:
+        conn.execute("INSERT INTO jobs (workspace_id, type, status, payload, completed_at) SELECT %s, 'PING', "
+                     "'COMPLETED', '{}', now() FROM generate_series(1, %s)", (WORKSPACE, HISTORY // 10))
+        conn.execute("ANALYZE jobs")  # what autovacuum saw last: a history, and no QUEUED job
+        conn.execute("INSERT INTO jobs (workspace_id, type, payload, run_at) SELECT %s, "
+                     "CASE WHEN i > %s THEN 'EXPORT' ELSE 'PING' END, jsonb_build_object('i', i), "
+                     "now() - make_interval(secs => %s - i) FROM generate_series(1, %s) AS i",
+                     (WORKSPACE, PINGS, BURST, BURST))
+        if statistics == "fresh":
+            conn.execute("ANALYZE jobs")
+        conn.execute("BEGIN")
+        claimed = conn.execute(query("job_complete_and_claim"), LIGHT_CLAIM).fetchall()
+        conn.execute("ROLLBACK")
+        custom = _entries_read_from_jobs(_analyze_in_rollback(conn, LIGHT_CLAIM))
+        generic = _entries_read_from_jobs(_explain_generic_in_rollback(conn, LIGHT_CLAIM))
+    by_type = {t: [r["payload"]["i"] for r in claimed if r["type"] == t] for t in ("EXPORT", "PING")}
+    assert by_type["EXPORT"] == [PINGS + 1, PINGS + 2, PINGS + 3, PINGS + 4], "the oldest EXPORTs, oldest first"
+    assert by_type["PING"] == list(range(1, 33)), "the 32 oldest PINGs, oldest first"
+    claims = LIGHT_CLAIM["limit"] + LIGHT_CLAIM["light_limit"]
+    assert custom <= 4 * claims, f"the claim read {custom} entries of jobs for {claims} claims"
+    assert generic <= 4 * claims, f"the claim's generic plan read {generic} entries of jobs for {claims} claims"
+
+
+def _analyze_in_rollback(conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    conn.execute("BEGIN")
+    try:
+        return _analyze(conn, "job_complete_and_claim", params)
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def _explain_generic_in_rollback(conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    conn.execute("BEGIN")
+    try:
+        return _explain_generic(conn, "job_complete_and_claim", params, analyze=True)
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def test_a_completion_probes_the_primary_key_with_statistics_from_before_the_burst(database_url: str) -> None:
+    """Spelled "status = 'IN_PROGRESS'", the completion's fence let the planner (statistics: no job in
+    progress) read every entry of jobs_in_progress_idx, dead ones of finished jobs included, and hash them,
+    instead of probing the primary key once per completion."""
+    with connect(database_url) as conn:
+        conn.execute("INSERT INTO jobs (workspace_id, type, status, payload, completed_at) SELECT %s, 'PING', "
+                     "'COMPLETED', '{}', now() FROM generate_series(1, %s)", (WORKSPACE, HISTORY // 10))
+        conn.execute("ANALYZE jobs")
+        conn.execute("INSERT INTO jobs (workspace_id, type, payload) SELECT %s, 'PING', '{}' "
+                     "FROM generate_series(1, 2000)", (WORKSPACE,))
+        claimed = conn.execute(query("job_complete_and_claim"), LIGHT_CLAIM).fetchall()
+        done = Jsonb([{"id": str(r["id"]), "attempts": r["attempts"], "result": {}} for r in claimed])
+        complete = {**LIGHT_CLAIM, "done": done, "limit": 0, "light_limit": 0}
+        conn.execute("BEGIN")
+        nodes = _analyze(conn, "job_complete_and_claim", complete)
+        conn.execute("ROLLBACK")
+    indexes = {n.get("Index Name") for n in nodes if n["Actual Loops"]} - {None}  # the claim part: never run
+    finished = max(n["Actual Rows"] for n in nodes if n["Node Type"] == "ModifyTable")
+    assert finished == len(claimed) == LIGHT_CLAIM["light_limit"], "every claimed job completes"
+    assert indexes == {"jobs_pkey"}, f"the completion read {indexes}"
+
+
+def test_the_previous_releases_priorities_function_still_answers_for_a_rolling_deploy(big_url: str) -> None:
+    """A worker of the previous release claims through job_queued_priorities() until it is replaced."""
+    with connect(big_url) as conn:
+        old = [r["p"] for r in conn.execute("SELECT p FROM job_queued_priorities() AS p")]
+        per_type = [r["p"] for r in conn.execute("SELECT p FROM job_queued_priorities('PING') AS p")]
+    assert old == per_type == [10, 5, 0], "every queued priority once, highest first"
