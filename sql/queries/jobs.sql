@@ -91,11 +91,14 @@ WITH done AS (
     SET status = 'COMPLETED', result = d.result, error = NULL, completed_at = now(),
         locked_by = NULL, lease_expires_at = NULL
     FROM jsonb_to_recordset(%(done)s::jsonb) AS d(id uuid, attempts integer, result jsonb)
-    -- "IN_PROGRESS" spelled as a lease held: the check jobs_lease_only_in_progress makes (locked_by,
-    -- lease_expires_at) both set exactly the IN_PROGRESS rows. Spelled "status = 'IN_PROGRESS'", it let
-    -- the planner, with statistics from before a burst, read the finished jobs' dead entries in
-    -- jobs_in_progress_idx instead of probing the primary key: 7,500 -> 9,700 jobs/s at 100,000 PINGs.
-    WHERE j.id = d.id AND j.attempts = d.attempts
+    -- The primary key probed once per completion, whatever the statistics: the ids as one array (a
+    -- generic plan, expecting 100 completions, otherwise read a small table sequentially, on every
+    -- claim), and "IN_PROGRESS" spelled as a lease held (the check jobs_lease_only_in_progress makes
+    -- locked_by and lease_expires_at both set on exactly the IN_PROGRESS rows). Spelled "status =
+    -- 'IN_PROGRESS'", it let the planner, with statistics from before a burst, read the finished jobs'
+    -- dead entries in jobs_in_progress_idx instead: 7,500 -> 9,700 jobs/s at 100,000 PINGs.
+    WHERE j.id = ANY(ARRAY(SELECT (e->>'id')::uuid FROM jsonb_array_elements(%(done)s::jsonb) AS e))
+      AND j.id = d.id AND j.attempts = d.attempts
       AND j.locked_by = %(worker_id)s AND j.lease_expires_at IS NOT NULL
     RETURNING j.id, j.attempts, j.started_at
 ), history AS (

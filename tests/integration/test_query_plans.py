@@ -378,3 +378,33 @@ def test_the_previous_releases_priorities_function_still_answers_for_a_rolling_d
         old = [r["p"] for r in conn.execute("SELECT p FROM job_queued_priorities() AS p")]
         per_type = [r["p"] for r in conn.execute("SELECT p FROM job_queued_priorities('PING') AS p")]
     assert old == per_type == [10, 5, 0], "every queued priority once, highest first"
+
+
+def test_the_generic_claim_probes_the_primary_key_in_a_small_table(database_url: str) -> None:
+    """20,000 finished jobs and nothing to complete: the generic plan expects 100 completions, and with
+    the fence alone to go on it read the whole table sequentially on every claim (20,001 rows, 1.2 ms)."""
+    with connect(database_url) as conn:
+        conn.execute("INSERT INTO jobs (workspace_id, type, status, payload, completed_at) SELECT %s, 'PING', "
+                     "'COMPLETED', '{}', now() FROM generate_series(1, 20000)", (WORKSPACE,))
+        conn.execute("VACUUM ANALYZE jobs")
+        conn.execute("INSERT INTO jobs (workspace_id, type, payload) VALUES (%s, 'PING', '{}')", (WORKSPACE,))
+        read = _entries_read_from_jobs(_explain_generic_in_rollback(conn, LIGHT_CLAIM))
+    assert read <= 10, f"a claim of one job read {read} entries of jobs"
+
+
+@pytest.mark.parametrize("case", ["/metrics job_count_active", "claim", "claim with light slots",
+                                  "worker_wait next due"])
+def test_the_queues_own_queries_cost_less_than_jit_compiles(big_url: str, case: str) -> None:
+    """Estimated above jit_above_cost (100,000 by default), a statement is JIT-compiled on every run:
+    /metrics' count, with the types and priorities inlined, was estimated at 121,000 and spent 10 ms of
+    each scrape compiling. /metrics runs on the web's pool (custom or generic plans); the worker's
+    statements are planned with their values through a transaction pooler, and elsewhere run generic
+    plans on connections with JIT off (tests/integration/test_claim.py)."""
+    name, params, _ = CASES[case]
+    with connect(big_url) as conn:
+        limit = float(conn.execute("SELECT current_setting('jit_above_cost') AS c").fetchone()["c"])
+        row = conn.execute("EXPLAIN (FORMAT JSON) " + query(name), params).fetchone()
+        generic = _explain_generic(conn, name, params) if name == "job_count_active" else None
+    plan = row["QUERY PLAN"] if isinstance(row["QUERY PLAN"], list) else json.loads(row["QUERY PLAN"])
+    costs = {"custom": plan[0]["Plan"]["Total Cost"], **({"generic": generic[0]["Total Cost"]} if generic else {})}
+    assert max(costs.values()) < limit, f"{case}: estimated {costs} (jit_above_cost {limit:g})"
