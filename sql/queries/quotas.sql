@@ -10,7 +10,10 @@ SELECT pg_advisory_xact_lock(hashtextextended('report-generator quota ' || %(wor
 -- workspace_run_usage --
 -- The workspace's live runs (QUEUED or IN_PROGRESS, by the run and by its START_RUN job, as run_get
 -- reports them) and its runs made in the last %(window_seconds)s, each counted only up to its limit
--- (bounded work however many rows there are), and in how many seconds the window frees a place.
+-- (bounded work however many rows there are), and in how many seconds the window frees a place. That
+-- wait is measured from the clock, not from this transaction's start (now()): a run committed by a
+-- transaction that began after this one (it took the quota lock first) has a created_at later than our
+-- now(), and "created_at + window - now()" said 61 s for a 60 s window.
 SELECT
     (SELECT count(*) FROM (
         SELECT 1 FROM runs r JOIN jobs j ON j.id = r.job_id
@@ -21,7 +24,7 @@ SELECT
         SELECT 1 FROM runs
         WHERE workspace_id = %(workspace_id)s AND created_at > now() - make_interval(secs => %(window_seconds)s)
         LIMIT %(recent_max)s) AS recent) AS recent,
-    (SELECT ceil(extract(epoch FROM created_at + make_interval(secs => %(window_seconds)s) - now()))::integer
+    (SELECT ceil(extract(epoch FROM created_at + make_interval(secs => %(window_seconds)s) - clock_timestamp()))::integer
      FROM runs
      WHERE workspace_id = %(workspace_id)s AND created_at > now() - make_interval(secs => %(window_seconds)s)
      ORDER BY created_at DESC
