@@ -112,7 +112,10 @@ WITH done AS (
     -- order. Up to LIMIT rows of each type are locked and the merge may keep fewer; the others stay QUEUED
     -- and are unlocked at this statement's commit (only a claim that filled every slot drops any, and
     -- such a worker claims again at once). Two branches, one per slot class; a branch with LIMIT 0 reads
-    -- nothing.
+    -- nothing. They are written out twice on purpose: a set-returning SQL function that is not inlined
+    -- runs its own executor per call (job_queued_priorities(type) made so cost each idle claim 0.6 ms
+    -- more), and as one lateral over VALUES (types, limit) the limits would be unknown even to the plan
+    -- made with the values (through a transaction pooler), whose estimate then passes jit_above_cost.
     (SELECT c.id FROM unnest(%(types)s::text[]) AS t(type)
         CROSS JOIN LATERAL (
             SELECT due.id, due.priority, due.run_at FROM job_queued_priorities(t.type) AS prio(priority)
@@ -366,9 +369,9 @@ DELETE FROM jobs WHERE id = ANY(ARRAY(
 -- scan); per type the count reads at most %(cap)s + 1 entries of that index (exact up to the cap) and,
 -- above it, is the planner's estimate (jobs_count_estimate, kept by ANALYZE with the (status, type)
 -- statistics), never less than the cap + 1; the oldest job is the earliest of the type's priorities' first
--- entries. Counting every row took 458 ms
--- at 200,000 delayed jobs, and grew with them (docs/benchmarks.md). IN_PROGRESS is the jobs in flight,
--- a few per worker: exact, from jobs_in_progress_idx.
+-- entries. Counting every row took 458 ms at 200,000 delayed jobs, and grew with them
+-- (docs/benchmarks.md). IN_PROGRESS is the jobs in flight, a few per worker: exact, from
+-- jobs_in_progress_idx.
 SELECT 'QUEUED' AS status, t.type,
        CASE WHEN c.n > %(cap)s THEN greatest(c.n, jobs_count_estimate('QUEUED', t.type)) ELSE c.n END AS n,
        c.n > %(cap)s AS estimated,

@@ -9,6 +9,7 @@ with the parameters the code passes: no sequential scan of ``jobs``, and the ind
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import uuid
@@ -321,11 +322,13 @@ def test_the_claim_reads_a_few_entries_per_type_whatever_the_backlog_and_the_sta
                      (WORKSPACE, PINGS, BURST, BURST))
         if statistics == "fresh":
             conn.execute("ANALYZE jobs")
-        conn.execute("BEGIN")
-        claimed = conn.execute(query("job_complete_and_claim"), LIGHT_CLAIM).fetchall()
-        conn.execute("ROLLBACK")
-        custom = _entries_read_from_jobs(_analyze_in_rollback(conn, LIGHT_CLAIM))
-        generic = _entries_read_from_jobs(_explain_generic_in_rollback(conn, LIGHT_CLAIM))
+        with _rolled_back(conn):
+            claimed = conn.execute(query("job_complete_and_claim"), LIGHT_CLAIM).fetchall()
+        with _rolled_back(conn):
+            custom = _entries_read_from_jobs(_analyze(conn, "job_complete_and_claim", LIGHT_CLAIM))
+        with _rolled_back(conn):
+            generic = _entries_read_from_jobs(_explain_generic(conn, "job_complete_and_claim", LIGHT_CLAIM,
+                                                               analyze=True))
     by_type = {t: [r["payload"]["i"] for r in claimed if r["type"] == t] for t in ("EXPORT", "PING")}
     assert by_type["EXPORT"] == [PINGS + 1, PINGS + 2, PINGS + 3, PINGS + 4], "the oldest EXPORTs, oldest first"
     assert by_type["PING"] == list(range(1, 33)), "the 32 oldest PINGs, oldest first"
@@ -334,18 +337,12 @@ def test_the_claim_reads_a_few_entries_per_type_whatever_the_backlog_and_the_sta
     assert generic <= 4 * claims, f"the claim's generic plan read {generic} entries of jobs for {claims} claims"
 
 
-def _analyze_in_rollback(conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+@contextlib.contextmanager
+def _rolled_back(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """A transaction for an EXPLAIN ANALYZE of a write (or a claim to look at), undone after it."""
     conn.execute("BEGIN")
     try:
-        return _analyze(conn, "job_complete_and_claim", params)
-    finally:
-        conn.execute("ROLLBACK")
-
-
-def _explain_generic_in_rollback(conn: psycopg.Connection[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
-    conn.execute("BEGIN")
-    try:
-        return _explain_generic(conn, "job_complete_and_claim", params, analyze=True)
+        yield
     finally:
         conn.execute("ROLLBACK")
 
@@ -363,9 +360,8 @@ def test_a_completion_probes_the_primary_key_with_statistics_from_before_the_bur
         claimed = conn.execute(query("job_complete_and_claim"), LIGHT_CLAIM).fetchall()
         done = Jsonb([{"id": str(r["id"]), "attempts": r["attempts"], "result": {}} for r in claimed])
         complete = {**LIGHT_CLAIM, "done": done, "limit": 0, "light_limit": 0}
-        conn.execute("BEGIN")
-        nodes = _analyze(conn, "job_complete_and_claim", complete)
-        conn.execute("ROLLBACK")
+        with _rolled_back(conn):
+            nodes = _analyze(conn, "job_complete_and_claim", complete)
     indexes = {n.get("Index Name") for n in nodes if n["Actual Loops"]} - {None}  # the claim part: never run
     finished = max(n["Actual Rows"] for n in nodes if n["Node Type"] == "ModifyTable")
     assert finished == len(claimed) == LIGHT_CLAIM["light_limit"], "every claimed job completes"
@@ -388,7 +384,9 @@ def test_the_generic_claim_probes_the_primary_key_in_a_small_table(database_url:
                      "'COMPLETED', '{}', now() FROM generate_series(1, 20000)", (WORKSPACE,))
         conn.execute("VACUUM ANALYZE jobs")
         conn.execute("INSERT INTO jobs (workspace_id, type, payload) VALUES (%s, 'PING', '{}')", (WORKSPACE,))
-        read = _entries_read_from_jobs(_explain_generic_in_rollback(conn, LIGHT_CLAIM))
+        with _rolled_back(conn):
+            read = _entries_read_from_jobs(_explain_generic(conn, "job_complete_and_claim", LIGHT_CLAIM,
+                                                            analyze=True))
     assert read <= 10, f"a claim of one job read {read} entries of jobs"
 
 
