@@ -115,7 +115,8 @@ WITH done AS (
     -- nothing. They are written out twice on purpose: a set-returning SQL function that is not inlined
     -- runs its own executor per call (job_queued_priorities(type) made so cost each idle claim 0.6 ms
     -- more), and as one lateral over VALUES (types, limit) the limits would be unknown even to the plan
-    -- made with the values (through a transaction pooler), whose estimate then passes jit_above_cost.
+    -- made with the values (through a transaction pooler), as they are to the generic plan, whose
+    -- estimate (149,000 at 200,000 jobs) passes jit_above_cost.
     (SELECT c.id FROM unnest(%(types)s::text[]) AS t(type)
         CROSS JOIN LATERAL (
             SELECT due.id, due.priority, due.run_at FROM job_queued_priorities(t.type) AS prio(priority)
