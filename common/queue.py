@@ -31,7 +31,6 @@ from common.errors import DatabaseUnavailable, LeaseLost, QueueError
 from common.queue_types import (
     AttemptError,
     ClaimedJob,
-    ClaimResult,
     Finished,
     Lease,
     Pruned,
@@ -159,29 +158,30 @@ class QueueStore:
 
     # -- the claim loop ---------------------------------------------------------------------------------
 
-    async def complete_and_claim(self, done: list[Finished], limit: int, lease_seconds: float,
-                                 *, light_limit: int | None = None, types: Sequence[str] | None = None,
-                                 on_claim_connection: bool = True) -> ClaimResult:
-        """Record ``done`` and claim, in one statement, up to ``limit`` due jobs of our slot types (or of
-        ``types``, a subset: the worker leaves out report jobs while its report slots are full) and up to
-        ``light_limit`` of our light types (None: one ``limit`` for every type, light ones included)."""
+    async def claim(self, limit: int, lease_seconds: float, *, light_limit: int | None = None,
+                    types: Sequence[str] | None = None) -> tuple[ClaimedJob, ...]:
+        """Claim up to ``limit`` due jobs of our slot types (or of ``types``, a subset: the worker leaves
+        out report jobs while its report slots are full) and up to ``light_limit`` of our light types
+        (None: one ``limit`` for every type, light ones included), in claim order."""
         if light_limit is None:
             slot_types, light_types, light_limit = self.types, [], 0
         else:
             slot_types, light_types = self.slot_types, self.light_types
         if types is not None:
             slot_types = sorted(set(types) & set(slot_types))
-        rows = await self._run("job_complete_and_claim", {
+        rows = await self._run("job_claim", {
             "worker_id": self.worker_id, "types": slot_types, "light_types": light_types,
-            "light_limit": light_limit, "done": batch_json(done), "limit": limit, "lease_seconds": lease_seconds},
-            on=self._claim if on_claim_connection else self._record)
-        return ClaimResult(recorded=frozenset(str(r["id"]) for r in rows if r["kind"] == "done"),
-                           claimed=tuple(ClaimedJob.from_row(r) for r in rows if r["kind"] == "claimed"))
+            "light_limit": light_limit, "limit": limit, "lease_seconds": lease_seconds}, on=self._claim)
+        return tuple(ClaimedJob.from_row(r) for r in rows)
 
     async def complete(self, done: list[Finished]) -> frozenset[str]:
-        """Record completions only (the completer's writes, on its own connection)."""
-        result = await self.complete_and_claim(done, 0, 0.0, on_claim_connection=False)
-        return result.recorded
+        """Record completions (the completer's writes, on its own connection); returns the ids recorded,
+        those still leased to us (the others lost their lease)."""
+        if not done:
+            return frozenset()
+        rows = await self._run("job_complete", {"worker_id": self.worker_id, "done": batch_json(done)},
+                               on=self._record)
+        return frozenset(str(r["id"]) for r in rows)
 
     async def mark_waiting(self, types: Sequence[str] | None = None) -> float | None:
         """From now on inserts NOTIFY us; returns seconds until our next delayed job is due (or None), of

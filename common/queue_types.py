@@ -73,12 +73,6 @@ class Finished:
 
 
 @dataclass(frozen=True)
-class ClaimResult:
-    recorded: frozenset[str]  # ids of the completions written (still leased); the others lost their lease
-    claimed: tuple[ClaimedJob, ...]
-
-
-@dataclass(frozen=True)
 class Renewal:
     """A heartbeat's answer: leases still held (with whether a cancel was asked), and jobs locked by this
     worker that it did not list (a claim whose reply never arrived)."""

@@ -1,7 +1,7 @@
 """Named SQL queries, parsed once from ``sql/queries/*.sql``.
 
 A query starts at a line ``-- name --`` and runs to the next one; the comment lines right after the name
-describe it. Python code refers to queries by name (``query("job_complete_and_claim")``) and never builds SQL text.
+describe it. Python code refers to queries by name (``query("job_claim")``) and never builds SQL text.
 """
 
 from __future__ import annotations

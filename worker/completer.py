@@ -1,6 +1,6 @@
 """Records finished attempts in batches.
 
-A finished job is queued here and written by one ``job_complete_and_claim`` statement (with no claim)
+A finished job is queued here and written by one ``job_complete`` statement
 together with whatever else finished meanwhile: at low load each job is written at once (the writer is
 idle), at high load completions group themselves behind the write in flight, like a database's group
 commit. The writes go on the completer's own connection while the worker's claims go on theirs: a busy

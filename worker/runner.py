@@ -351,17 +351,17 @@ class Worker:
         sent = self.state.now()
         sent_wall = time.time()
         try:
-            result = await self.store.complete_and_claim([], slots, self.lease, types=types,
-                                                         light_limit=light if self.light_types else None)
+            claimed = await self.store.claim(slots, self.lease, types=types,
+                                             light_limit=light if self.light_types else None)
         finally:
             self.state.claims_in_flight -= 1
         seen_wall = time.time()
         got_light = 0
-        for job in result.claimed:
+        for job in claimed:
             got_light += job.type in self.light_types
             self._start(job, sent, sent_wall, seen_wall)
         self._dry = False
-        for cls, asked, got in (("slots", slots, len(result.claimed) - got_light), ("light", light, got_light)):
+        for cls, asked, got in (("slots", slots, len(claimed) - got_light), ("light", light, got_light)):
             if asked == 0:
                 continue  # no news about this class
             if got >= asked:
@@ -369,7 +369,7 @@ class Worker:
             else:
                 self._more.discard(cls)
                 self._dry = True
-        return len(result.claimed)
+        return len(claimed)
 
     def _start(self, job: ClaimedJob, claimed_at: float, sent_wall: float = 0.0, seen_wall: float = 0.0) -> None:
         ctx = JobContext(id=job.id, workspace_id=job.workspace_id, type=job.type, payload=job.payload,

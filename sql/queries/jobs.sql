@@ -74,37 +74,16 @@ WHERE workspace_id = %(workspace_id)s
 ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
--- job_complete_and_claim --
--- The worker's statement on the hot path: record finished attempts and claim up to %(limit)s due jobs
--- of %(types)s and up to %(light_limit)s of %(light_types)s (light jobs have their own, larger slot
--- count: WORKER_LIGHT_CONCURRENCY), in one round trip and one commit. Either part may be empty, and the
--- worker uses it for one part at a time, on two connections in parallel: %(done)s = '[]' claims only
--- (the claim loop), both limits 0 complete only (the completer; see worker/completer.py for why).
--- Completions are fenced on (id, attempts, locked_by, IN_PROGRESS): a completion whose lease was lost
--- matches no row and is simply not returned; each one recorded also gets its job_attempts row. Claims take
--- only the types this worker has handlers for (%(types)s), the highest priority first, then the oldest
--- run_at; SKIP LOCKED lets any number of workers claim at once without waiting on each other's rows. Both
--- parts see the same snapshot and touch disjoint rows (IN_PROGRESS vs QUEUED). Rows come back tagged:
--- kind 'done' for each completion still leased, kind 'claimed' for each new claim.
-WITH done AS (
-    UPDATE jobs AS j
-    SET status = 'COMPLETED', result = d.result, error = NULL, completed_at = now(),
-        locked_by = NULL, lease_expires_at = NULL
-    FROM jsonb_to_recordset(%(done)s::jsonb) AS d(id uuid, attempts integer, result jsonb)
-    -- The primary key probed once per completion, whatever the statistics: the ids as one array (a
-    -- generic plan, expecting 100 completions, otherwise read a small table sequentially, on every
-    -- claim), and "IN_PROGRESS" spelled as a lease held (the check jobs_lease_only_in_progress makes
-    -- locked_by and lease_expires_at both set on exactly the IN_PROGRESS rows). Spelled "status =
-    -- 'IN_PROGRESS'", it let the planner, with statistics from before a burst, read the finished jobs'
-    -- dead entries in jobs_in_progress_idx instead: 7,500 -> 9,700 jobs/s at 100,000 PINGs.
-    WHERE j.id = ANY(ARRAY(SELECT (e->>'id')::uuid FROM jsonb_array_elements(%(done)s::jsonb) AS e))
-      AND j.id = d.id AND j.attempts = d.attempts
-      AND j.locked_by = %(worker_id)s AND j.lease_expires_at IS NOT NULL
-    RETURNING j.id, j.attempts, j.started_at
-), history AS (
-    INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, outcome)
-    SELECT id, attempts, %(worker_id)s, started_at, 'completed' FROM done
-), next AS (
+-- job_claim --
+-- The worker's statement on the pickup path (the claim loop): claim up to %(limit)s due jobs of %(types)s
+-- and up to %(light_limit)s of %(light_types)s (light jobs have their own, larger slot count:
+-- WORKER_LIGHT_CONCURRENCY), in one round trip and one commit; either limit may be 0. Only the types
+-- this worker has handlers for, the highest priority first, then the oldest run_at; SKIP LOCKED lets any
+-- number of workers claim at once without waiting on each other's rows. Finished jobs are recorded by
+-- job_complete, on the completer's own connection, in parallel. (Until 2026-12-07 one statement did
+-- both, and each caller left one part empty: the empty part still cost its executor, 0.1 ms of each
+-- claim and 0.4 ms of each completion; docs/benchmarks.md.)
+WITH next AS (
     -- Per type, then per priority of that type, highest first (job_queued_priorities(type) yields them
     -- in that order and the nested loop keeps it; LIMIT stops at the first priority that fills the claim),
     -- each one range of jobs_queued_idx in claim order that ends at the first job not yet due: delayed
@@ -159,9 +138,32 @@ WITH done AS (
               j.created_at, j.run_at, j.started_at
 )
 -- Claims come back in claim order (priority, then run_at): the UPDATE returns them in the array's.
-(SELECT 'claimed' AS kind, * FROM claimed ORDER BY array_position(ARRAY(SELECT id FROM next), claimed.id))
-UNION ALL
-SELECT 'done', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM done;
+SELECT * FROM claimed ORDER BY array_position(ARRAY(SELECT id FROM next), claimed.id);
+
+-- job_complete --
+-- Record finished attempts (the completer, a batch at a time). Fenced on (id, attempts, locked_by,
+-- IN_PROGRESS): a completion whose lease was lost matches no row and is not returned; each one recorded
+-- gets its job_attempts row in the same statement. Returns the ids recorded.
+WITH done AS (
+    UPDATE jobs AS j
+    SET status = 'COMPLETED', result = d.result, error = NULL, completed_at = now(),
+        locked_by = NULL, lease_expires_at = NULL
+    FROM jsonb_to_recordset(%(done)s::jsonb) AS d(id uuid, attempts integer, result jsonb)
+    -- The primary key probed once per completion, whatever the statistics: the ids as one array (a
+    -- generic plan, expecting 100 completions, otherwise read a small table sequentially, on every
+    -- completion), and "IN_PROGRESS" spelled as a lease held (the check jobs_lease_only_in_progress makes
+    -- locked_by and lease_expires_at both set on exactly the IN_PROGRESS rows). Spelled "status =
+    -- 'IN_PROGRESS'", it let the planner, with statistics from before a burst, read the finished jobs'
+    -- dead entries in jobs_in_progress_idx instead: 7,500 -> 9,700 jobs/s at 100,000 PINGs.
+    WHERE j.id = ANY(ARRAY(SELECT (e->>'id')::uuid FROM jsonb_array_elements(%(done)s::jsonb) AS e))
+      AND j.id = d.id AND j.attempts = d.attempts
+      AND j.locked_by = %(worker_id)s AND j.lease_expires_at IS NOT NULL
+    RETURNING j.id, j.attempts, j.started_at
+), history AS (
+    INSERT INTO job_attempts (job_id, attempt, worker_id, started_at, outcome)
+    SELECT id, attempts, %(worker_id)s, started_at, 'completed' FROM done
+)
+SELECT id FROM done;
 
 -- job_fail_if_leased --
 -- A failed attempt: back to QUEUED at %(retry_at_seconds)s from now while attempts remain, else FAILED.

@@ -14,10 +14,10 @@ def test_a_claim_takes_only_the_types_it_has_handlers_for(database_url):
 
     async def go():
         async with open_store(database_url, types=("PING",)) as store:
-            return await store.complete_and_claim([], 10, 30.0)
+            return await store.claim(10, 30.0)
 
     result = run(go())
-    assert [j.id for j in result.claimed] == [mine]
+    assert [j.id for j in result] == [mine]
     for job_id in theirs:
         row = job(database_url, job_id)
         assert row["status"] == "QUEUED" and row["attempts"] == 0, "a type we lack stays queued, untouched"
@@ -30,13 +30,13 @@ def test_claims_respect_priority_run_at_and_the_limit(database_url):
 
     async def go():
         async with open_store(database_url) as store:
-            first = await store.complete_and_claim([], 1, 30.0)
-            second = await store.complete_and_claim([], 10, 30.0)
+            first = await store.claim(1, 30.0)
+            second = await store.claim(10, 30.0)
             return first, second
 
     first, second = run(go())
-    assert [j.id for j in first.claimed] == [high]
-    assert [j.id for j in second.claimed] == [low]
+    assert [j.id for j in first] == [high]
+    assert [j.id for j in second] == [low]
     claimed = job(database_url, high)
     assert claimed["status"] == "IN_PROGRESS" and claimed["attempts"] == 1 and claimed["locked_by"] == "test-worker-1"
 
@@ -45,6 +45,7 @@ def test_completions_are_fenced_and_leave_an_attempt_record(database_url):
     ours = make_job(database_url, status="IN_PROGRESS", attempts=1)
     someone_elses = make_job(database_url, status="IN_PROGRESS", attempts=1, locked_by="other-worker")
     stale_attempt = make_job(database_url, status="IN_PROGRESS", attempts=2)
+    queued = make_job(database_url)
 
     async def go():
         async with open_store(database_url) as store:
@@ -55,6 +56,7 @@ def test_completions_are_fenced_and_leave_an_attempt_record(database_url):
     assert job(database_url, ours)["status"] == "COMPLETED" and job(database_url, ours)["result"] == {"x": 1}
     assert job(database_url, someone_elses)["status"] == "IN_PROGRESS"
     assert job(database_url, stale_attempt)["status"] == "IN_PROGRESS"
+    assert job(database_url, queued)["status"] == "QUEUED", "recording completions claims nothing"
     history = attempts_of(database_url, ours)
     assert [(h["attempt"], h["outcome"], h["worker_id"]) for h in history] == [(1, "completed", "test-worker-1")]
     assert history[0]["started_at"] is not None and history[0]["finished_at"] >= history[0]["started_at"]
@@ -83,7 +85,7 @@ def test_the_claim_connection_plans_the_claim_once(database_url):
     async def go():
         async with open_store(database_url) as store:
             for _ in range(12):
-                await store.complete_and_claim([], 1, 30.0)
+                await store.claim(1, 30.0)
             async with store._claim.use() as conn:
                 cur = await conn.execute("SELECT current_setting('plan_cache_mode') || ', jit ' || "
                                          "current_setting('jit') AS mode")

@@ -24,7 +24,7 @@ def _execute(url: str, handler: Handler, *, timeout: float | None = None, cancel
     async def go() -> tuple[str, WorkerState]:
         state = WorkerState()
         async with open_store(url, types=("PING",)) as store:
-            [claimed] = (await store.complete_and_claim([], 1, 30.0)).claimed
+            [claimed] = await store.claim(1, 30.0)
             if cancel_requested:
                 with connect(url) as conn:
                     conn.execute("UPDATE jobs SET cancel_requested_at = now() WHERE id = %s", (job_id,))

@@ -44,8 +44,8 @@ def test_claiming_uses_the_partial_index_with_many_finished_jobs(database_url):
         conn.execute("INSERT INTO jobs (workspace_id, type, payload) VALUES (%s, 'PING', '{}')", (WORKSPACE,))
         conn.execute("ANALYZE jobs")
         conn.execute("BEGIN")
-        plan = conn.execute("EXPLAIN (FORMAT JSON) " + query("job_complete_and_claim"),
-                            {"limit": 10, "worker_id": "explain", "lease_seconds": 30, "done": "[]",
+        plan = conn.execute("EXPLAIN (FORMAT JSON) " + query("job_claim"),
+                            {"limit": 10, "worker_id": "explain", "lease_seconds": 30,
                              "types": ["PING"], "light_types": [], "light_limit": 0}).fetchone()
         conn.execute("ROLLBACK")
     text = str(plan)
@@ -59,9 +59,9 @@ def test_heartbeats_are_hot_updates(database_url):
     # room in the page: every lease extension is a HOT update, with no index writes.
     with connect(database_url) as conn:
         conn.execute("INSERT INTO jobs (workspace_id, type, payload) VALUES (%s, 'PING', '{}')", (WORKSPACE,))
-        claimed = conn.execute(query("job_complete_and_claim"), {"limit": 1, "worker_id": "w", "lease_seconds": 30,
-                                                                 "done": "[]", "types": ["PING"], "light_types": [],
-                                                                 "light_limit": 0}).fetchall()
+        claimed = conn.execute(query("job_claim"), {"limit": 1, "worker_id": "w", "lease_seconds": 30,
+                                                    "types": ["PING"], "light_types": [],
+                                                    "light_limit": 0}).fetchall()
         held = json.dumps([{"id": str(claimed[0]["id"]), "attempts": 1}])
         counts = ("SELECT pg_stat_get_xact_tuples_updated('jobs'::regclass) AS updated, "
                   "pg_stat_get_xact_tuples_hot_updated('jobs'::regclass) AS hot")

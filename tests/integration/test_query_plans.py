@@ -85,10 +85,13 @@ def _plan(url: str, name: str, params: dict[str, Any]) -> list[dict[str, Any]]:
 LIST = {"workspace_id": WORKSPACE, "status": None, "type": None, "limit": 50, "before_created_at": None,
         "before_id": None}
 CURSOR = {"before_created_at": datetime.now(UTC) - timedelta(days=1), "before_id": str(uuid.UUID(int=0))}
-CLAIM = {"done": Jsonb([]), "worker_id": "w", "limit": 8, "lease_seconds": 30, "types": ["PING"],
+CLAIM = {"worker_id": "w", "limit": 8, "lease_seconds": 30, "types": ["PING"],
          "light_types": [], "light_limit": 0}
 # The worker's claim when PING has its own light slots: the slot branch empty, the light branch claiming.
 LIGHT_CLAIM = {**CLAIM, "types": ["START_RUN", "EXPORT"], "limit": 4, "light_types": ["PING"], "light_limit": 32}
+# The completer's batch: ids that are not there read nothing but the primary key's probes.
+COMPLETE = {"worker_id": "w", "done": Jsonb([{"id": str(uuid.uuid4()), "attempts": 1, "result": {}}
+                                             for _ in range(16)])}
 
 # The statuses whose rows are few: the planner may read them from the partial indexes of the live queue.
 LIVE = {"QUEUED": "jobs_queued_idx", "IN_PROGRESS": "jobs_in_progress_idx"}
@@ -111,8 +114,9 @@ CASES: dict[str, tuple[str, dict[str, Any], set[str]]] = {
     "/metrics job_count_active": ("job_count_active", {"cap": 10_000}, {"jobs_queued_idx"}),
     "/metrics job_recent_latency": ("job_recent_latency", {"window_seconds": 300, "limit": 2000},
                                     {"jobs_finished_idx"}),
-    "claim": ("job_complete_and_claim", CLAIM, {"jobs_queued_idx"}),
-    "claim with light slots": ("job_complete_and_claim", LIGHT_CLAIM, {"jobs_queued_idx"}),
+    "claim": ("job_claim", CLAIM, {"jobs_queued_idx"}),
+    "claim with light slots": ("job_claim", LIGHT_CLAIM, {"jobs_queued_idx"}),
+    "completion": ("job_complete", COMPLETE, {"jobs_pkey"}),
     "worker_wait next due": ("worker_wait", {"worker_id": "w", "types": ["PING"]}, {"jobs_queued_idx"}),
     "rescue": ("job_rescue_expired", {"limit": 100, "delays": [2.0, 4.0]}, {"jobs_in_progress_idx"}),
     "prune": ("job_prune_finished", {"retention_seconds": 86400, "limit": 5000}, {"jobs_finished_idx"}),
@@ -155,11 +159,11 @@ def test_the_metrics_sample_reads_a_fixed_number_of_blocks_and_estimates_the_cou
 def test_the_claim_takes_due_jobs_by_priority_past_delayed_higher_ones(big_url: str) -> None:
     with connect(big_url) as conn:
         conn.execute("BEGIN")
-        rows = conn.execute(query("job_complete_and_claim"), {**CLAIM, "limit": 3}).fetchall()
+        rows = conn.execute(query("job_claim"), {**CLAIM, "limit": 3}).fetchall()
         wait = conn.execute(query("worker_wait"), {"worker_id": "w", "types": ["PING"]}).fetchone()
         conn.execute("ROLLBACK")
         conn.execute("BEGIN")
-        light = conn.execute(query("job_complete_and_claim"), {**LIGHT_CLAIM, "light_limit": 3}).fetchall()
+        light = conn.execute(query("job_claim"), {**LIGHT_CLAIM, "light_limit": 3}).fetchall()
         conn.execute("ROLLBACK")
     assert [r["payload"]["n"] for r in rows] == ["p10-due", "p5-old", "p5-new"]
     assert [r["payload"]["n"] for r in light] == ["p10-due", "p5-old", "p5-new"], "the same order in light slots"
@@ -323,12 +327,11 @@ def test_the_claim_reads_a_few_entries_per_type_whatever_the_backlog_and_the_sta
         if statistics == "fresh":
             conn.execute("ANALYZE jobs")
         with _rolled_back(conn):
-            claimed = conn.execute(query("job_complete_and_claim"), LIGHT_CLAIM).fetchall()
+            claimed = conn.execute(query("job_claim"), LIGHT_CLAIM).fetchall()
         with _rolled_back(conn):
-            custom = _entries_read_from_jobs(_analyze(conn, "job_complete_and_claim", LIGHT_CLAIM))
+            custom = _entries_read_from_jobs(_analyze(conn, "job_claim", LIGHT_CLAIM))
         with _rolled_back(conn):
-            generic = _entries_read_from_jobs(_explain_generic(conn, "job_complete_and_claim", LIGHT_CLAIM,
-                                                               analyze=True))
+            generic = _entries_read_from_jobs(_explain_generic(conn, "job_claim", LIGHT_CLAIM, analyze=True))
     by_type = {t: [r["payload"]["i"] for r in claimed if r["type"] == t] for t in ("EXPORT", "PING")}
     assert by_type["EXPORT"] == [PINGS + 1, PINGS + 2, PINGS + 3, PINGS + 4], "the oldest EXPORTs, oldest first"
     assert by_type["PING"] == list(range(1, 33)), "the 32 oldest PINGs, oldest first"
@@ -357,12 +360,11 @@ def test_a_completion_probes_the_primary_key_with_statistics_from_before_the_bur
         conn.execute("ANALYZE jobs")
         conn.execute("INSERT INTO jobs (workspace_id, type, payload) SELECT %s, 'PING', '{}' "
                      "FROM generate_series(1, 2000)", (WORKSPACE,))
-        claimed = conn.execute(query("job_complete_and_claim"), LIGHT_CLAIM).fetchall()
+        claimed = conn.execute(query("job_claim"), LIGHT_CLAIM).fetchall()
         done = Jsonb([{"id": str(r["id"]), "attempts": r["attempts"], "result": {}} for r in claimed])
-        complete = {**LIGHT_CLAIM, "done": done, "limit": 0, "light_limit": 0}
         with _rolled_back(conn):
-            nodes = _analyze(conn, "job_complete_and_claim", complete)
-    indexes = {n.get("Index Name") for n in nodes if n["Actual Loops"]} - {None}  # the claim part: never run
+            nodes = _analyze(conn, "job_complete", {"worker_id": LIGHT_CLAIM["worker_id"], "done": done})
+    indexes = {n.get("Index Name") for n in nodes if n["Actual Loops"]} - {None}
     finished = max(n["Actual Rows"] for n in nodes if n["Node Type"] == "ModifyTable")
     assert finished == len(claimed) == LIGHT_CLAIM["light_limit"], "every claimed job completes"
     assert indexes == {"jobs_pkey"}, f"the completion read {indexes}"
@@ -376,21 +378,27 @@ def test_the_previous_releases_priorities_function_still_answers_for_a_rolling_d
     assert old == per_type == [10, 5, 0], "every queued priority once, highest first"
 
 
-def test_the_generic_claim_probes_the_primary_key_in_a_small_table(database_url: str) -> None:
-    """20,000 finished jobs and nothing to complete: the generic plan expects 100 completions, and with
-    the fence alone to go on it read the whole table sequentially on every claim (20,001 rows, 1.2 ms)."""
+def test_the_generic_completion_probes_the_primary_key_in_a_small_table(database_url: str) -> None:
+    """20,000 finished jobs and one completion: the generic plan expects 100 completions, and with the
+    fence alone to go on it read the whole table sequentially (20,001 rows, 1.2 ms; until 2026-12-07 on
+    every claim too, which carried an empty completion part)."""
     with connect(database_url) as conn:
         conn.execute("INSERT INTO jobs (workspace_id, type, status, payload, completed_at) SELECT %s, 'PING', "
                      "'COMPLETED', '{}', now() FROM generate_series(1, 20000)", (WORKSPACE,))
         conn.execute("VACUUM ANALYZE jobs")
         conn.execute("INSERT INTO jobs (workspace_id, type, payload) VALUES (%s, 'PING', '{}')", (WORKSPACE,))
+        [claimed] = conn.execute(query("job_claim"), {**LIGHT_CLAIM, "light_limit": 1}).fetchall()
+        done = Jsonb([{"id": str(claimed["id"]), "attempts": 1, "result": {}}])
         with _rolled_back(conn):
-            read = _entries_read_from_jobs(_explain_generic(conn, "job_complete_and_claim", LIGHT_CLAIM,
-                                                            analyze=True))
-    assert read <= 10, f"a claim of one job read {read} entries of jobs"
+            nodes = _explain_generic(conn, "job_complete", {"worker_id": LIGHT_CLAIM["worker_id"], "done": done},
+                                     analyze=True)
+    completed = max(n["Actual Rows"] for n in nodes if n["Node Type"] == "ModifyTable")
+    assert completed == 1, "the one claimed job completes"
+    read = _entries_read_from_jobs(nodes)
+    assert read <= 10, f"a completion of one job read {read} entries of jobs"
 
 
-@pytest.mark.parametrize("case", ["/metrics job_count_active", "claim", "claim with light slots",
+@pytest.mark.parametrize("case", ["/metrics job_count_active", "claim", "claim with light slots", "completion",
                                   "worker_wait next due"])
 def test_the_queues_own_queries_cost_less_than_jit_compiles(big_url: str, case: str) -> None:
     """Estimated above jit_above_cost (100,000 by default), a statement is JIT-compiled on every run:

@@ -21,8 +21,8 @@ def test_a_query_defined_twice_is_an_error():
 
 def test_the_project_queries_load_and_are_parameterised():
     loaded = queries()
-    assert {"job_complete_and_claim", "job_extend_leases", "job_rescue_expired"} <= set(loaded)
-    assert "%(worker_id)s" in loaded["job_complete_and_claim"] and "SKIP LOCKED" in loaded["job_complete_and_claim"]
+    assert {"job_claim", "job_complete", "job_extend_leases", "job_rescue_expired"} <= set(loaded)
+    assert "%(worker_id)s" in loaded["job_claim"] and "SKIP LOCKED" in loaded["job_claim"]
 
 
 def _record(**extra: object) -> logging.LogRecord:
