@@ -3,7 +3,9 @@
 A short A/B tool for the worker's hot path (``make bench`` is the side-by-side run): N no-op PINGs
 committed at once, one idle worker, time until none is left, exactly-once checked. ``--env K=V`` passes
 settings to the worker; ``--cprofile`` runs it under cProfile and prints the top functions by own time;
-``--analyze`` runs ``ANALYZE`` right after the insert (the claim plan with statistics that know the jobs).
+``--analyze`` runs ``ANALYZE`` right after the insert (the claim plan with statistics that know the jobs);
+``--cpu`` adds the CPU per job of the worker and of each of its database connections' backends (by
+application name: the claim loop's, the completer's, ...) and of the whole machine.
 Each line carries the load average at its start (the machine is shared).
 """
 
@@ -46,6 +48,7 @@ def main() -> None:
     parser.add_argument("--env", action="append", default=[], help="K=V for the worker")
     parser.add_argument("--cprofile", action="store_true")
     parser.add_argument("--limit", type=float, default=30.0)
+    parser.add_argument("--cpu", action="store_true", help="CPU microseconds per job, by process")
     parser.add_argument("--analyze", action="store_true",
                         help="ANALYZE right after the insert (its time counted): claims planned with fresh statistics")
     args = parser.parse_args()
@@ -63,9 +66,11 @@ def main() -> None:
             for conc in args.concurrency:
                 load = machine.loadavg()
                 result = throughput.drain(target, args.jobs, 1, conc, OUT / "logs" / f"c{conc}-{rep}", args.limit,
-                                          analyze=args.analyze)
+                                          analyze=args.analyze, cpu=args.cpu)
                 print(f"c={conc} rep {rep}: {result['jobs_per_s']:.0f} jobs/s "
                       f"({result['done']} in {result['seconds']:.2f} s) load {load}", flush=True)
+                for label, us in result.get("cpu_us_per_job", {}).items():
+                    print(f"    cpu per job: {us:7.1f} us  {label}", flush=True)
                 if profile is not None and profile.exists():
                     stats = pstats.Stats(str(profile))
                     stats.sort_stats("tottime").print_stats(25)

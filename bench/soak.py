@@ -47,6 +47,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from bench.cpu_per_job import TICKS, machine_busy_seconds
 from bench.machine import facts, loadavg
 from bench.server import BenchServer
 from tests.support.accounts import api_token
@@ -83,7 +84,6 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> tuple[float, float]:
@@ -119,12 +119,6 @@ def _children_of(parent: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 continue
     return found
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine has been busy (all cores; every process, other helpers' too)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return (sum(values) - values[3] - values[4]) / TICKS  # minus idle and iowait
 
 
 def children_rss(parent: int) -> int:
