@@ -71,21 +71,33 @@ class DedicatedConnection:
     """One connection, opened on first use and replaced after any failure (or a time-out, which leaves
     the protocol mid-statement).
 
-    ``generic_plans``: the session plans each prepared statement once (``plan_cache_mode =
+    Every dedicated connection reads jobs through an index only (``enable_seqscan = off``; "off" only
+    forbids a sequential scan where another path exists, and every statement on them has one). A
+    session keeps its plans until the next ANALYZE of jobs, its foreign-key checks' plans too, and plans
+    made while the table was a page or two (a new deployment; autovacuum's first ANALYZE comes seconds in)
+    read the whole table as it grew by 1,000 rows a second: the claim's and the completion's ``UPDATE ...
+    WHERE id = ANY(...)`` and each completed job's check of its ``job_attempts`` row, until the next
+    ANALYZE (pickup p50 5 -> 34 ms over the soak's first two minutes; docs/benchmarks.md, 2026-12-08).
+
+    ``generic_plans``: the session also plans each prepared statement once (``plan_cache_mode =
     force_generic_plan``) and never JIT-compiles (``jit = off``). For the claim and the completions:
     their generic plans are the ones we test (tests/integration/test_query_plans.py), and PostgreSQL's
     own choice was to plan the claim afresh on every run (its generic plan expects ten job types and
     unknown limits, so it looks dearer than a plan for the actual three types and four slots): 0.7 ms of
     planning in each 1.4 ms claim at an idle queue, 0.58 ms with the plan kept. The same estimate (149,000
-    at 200,000 jobs) is above jit_above_cost, and a JIT compile takes longer than the claim. Not through a
-    transaction pooler: nothing is prepared there (each claim is planned with its values, estimated
-    below the JIT threshold), and a session setting would reach whichever client gets the server
-    connection next."""
+    at 200,000 jobs) is above jit_above_cost, and a JIT compile takes longer than the claim.
+
+    No session settings through a transaction pooler: nothing is prepared there (each statement is
+    planned with its values, from the table's size now, below the JIT threshold), and a session setting
+    would reach whichever client gets the server connection next."""
 
     def __init__(self, url: str, name: str, *, generic_plans: bool = False) -> None:
         self.url = url
         self.name = name
-        self.generic_plans = generic_plans and not db.is_transaction_pooler(url)
+        pooled = db.is_transaction_pooler(url)
+        self.settings = [] if pooled else ["SET enable_seqscan = off"]
+        if generic_plans and not pooled:
+            self.settings += ["SET plan_cache_mode = force_generic_plan", "SET jit = off"]
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
     @contextlib.asynccontextmanager
@@ -94,8 +106,8 @@ class DedicatedConnection:
             if self._conn is None or self._conn.closed:
                 conn = await db.connect_async(self.url, application_name=self.name)
                 self._conn = conn
-                if self.generic_plans:
-                    await conn.execute("SET plan_cache_mode = force_generic_plan; SET jit = off")
+                if self.settings:
+                    await conn.execute("; ".join(self.settings))  # type: ignore[arg-type]
             yield self._conn
         except BaseException:
             await self.discard()
